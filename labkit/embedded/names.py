@@ -1,0 +1,78 @@
+"""Names of everything a lab creates on the machine, all derived from the lab's name.
+
+Every kernel object (network namespaces, cgroups, bpffs pins) and file (state, /etc/netns
+overlays) carries the lab name, so labs run side by side and ``down`` can find all of a
+lab's leftovers by name alone, even when the state file is gone (``up`` killed halfway).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import LabError
+
+LAB_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
+PREFIX = "lk"            # every network namespace of every lab starts with "lk."
+NETNS_DIR = Path("/run/netns")
+ETC_NETNS = Path("/etc/netns")
+STATE_ROOT = Path("/run/labkit")
+CGROUP_ROOT = Path("/sys/fs/cgroup/unified/labkit")
+BPFFS_ROOT = Path("/sys/fs/bpf/labkit")
+
+
+def check_lab(lab: str) -> str:
+    if not isinstance(lab, str) or not LAB_RE.match(lab):
+        raise LabError(f"lab name {lab!r} is not valid: use 1-20 characters a-z, 0-9 and '-', e.g. --lab student1")
+    return lab
+
+
+class LabNames:
+    """All names of one lab."""
+
+    def __init__(self, lab: str) -> None:
+        self.lab = check_lab(lab)
+        self.prefix = f"{PREFIX}.{lab}."
+
+    # network namespaces
+    @property
+    def kind_net(self) -> str:
+        return self.prefix + "net"
+
+    def node(self, node: str) -> str:
+        return self.prefix + "node." + node
+
+    def pod(self, namespace: str, pod: str) -> str:
+        return self.prefix + "pod." + namespace + "." + pod
+
+    def owns_netns(self, name: str) -> bool:
+        return name.startswith(self.prefix)
+
+    # files and kernel paths
+    @property
+    def state_dir(self) -> Path:
+        return STATE_ROOT / self.lab
+
+    @property
+    def cgroup(self) -> Path:
+        return CGROUP_ROOT / self.lab
+
+    def node_cgroup(self, node: str) -> Path:
+        return self.cgroup / node
+
+    @property
+    def bpffs(self) -> Path:
+        return BPFFS_ROOT / self.lab
+
+    def etc_netns(self, netns: str) -> Path:
+        return ETC_NETNS / netns
+
+
+def existing_labs() -> list[str]:
+    """Names of the labs with anything on this machine (state, namespaces or cgroups)."""
+    labs = {p.name for p in STATE_ROOT.iterdir()} if STATE_ROOT.exists() else set()
+    if NETNS_DIR.exists():
+        labs |= {n.split(".")[1] for n in (p.name for p in NETNS_DIR.iterdir())
+                 if n.startswith(PREFIX + ".") and n.count(".") >= 2}
+    if CGROUP_ROOT.exists():
+        labs |= {p.name for p in CGROUP_ROOT.iterdir() if p.is_dir()}
+    return sorted(lab for lab in labs if LAB_RE.match(lab))
