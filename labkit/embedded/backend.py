@@ -73,8 +73,8 @@ class EmbeddedBackend:
 
     def apply(self, paths: Sequence[str | Path]) -> list[str]:
         """Add the objects of ``paths`` (files or folders of manifests) to the running lab."""
-        _need_root()
         manifests = spec.load_manifests(paths)          # bad input fails here, nothing changed
+        _need_root()
         with state.locked(self.names):
             st = self._state()
             new_plan, notes = planning.extend(st.plan, manifests)

@@ -39,7 +39,7 @@ def bridge_port(node: str) -> str:
 
 
 def kind_net_commands(plan: Plan) -> list[str]:
-    return ["link set lo up", f"link add {BRIDGE} type bridge", f"link set {BRIDGE} up",
+    return ["link set lo up", f"link add {BRIDGE} type bridge mcast_snooping 0", f"link set {BRIDGE} up",
             f"addr add {KIND_GATEWAY}/{KIND_NETWORK.prefixlen} dev {BRIDGE}"]
 
 

@@ -1,0 +1,79 @@
+"""Labs side by side, cleanup after crashes, and the host left as it was (root)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from labkit.embedded.backend import EmbeddedBackend
+from labkit.embedded.names import LabNames
+from labkit.embedded.teardown import leftovers
+
+from .labs import host_snapshot, lab_name, running_lab, rx_packets
+
+pytestmark = pytest.mark.root
+
+
+def test_two_labs_same_ips_fully_isolated():
+    before = host_snapshot()
+    with running_lab("isa", datapath="kernel") as a, running_lab("isb", datapath="kernel") as b:
+        assert a.pods[["name", "ip"]].equals(b.pods[["name", "ip"]])
+        target = a.pods.set_index("name").loc["client-pod", "ip"]
+        b_before = rx_packets(b, "kind-worker", "eth0")
+        a_before = rx_packets(a, "kind-worker", "eth0")
+        r = a.pod("curl-pod").run(["ping", "-c", "5", "-i", "0.05", "-W", "2", target])
+        assert r.returncode == 0
+        assert rx_packets(a, "kind-worker", "eth0") >= a_before + 5   # the traffic crossed a's node
+        assert rx_packets(b, "kind-worker", "eth0") == b_before       # and none of it reached b
+    assert host_snapshot() == before
+
+
+def test_down_after_up_killed_halfway():
+    name = lab_name("kill")
+    names = LabNames(name)
+    env = dict(os.environ, LABKIT_VERBOSE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "up", "--lab", name, "--datapath", "kernel"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        # kill it as soon as it has created something (it prints each command before running it)
+        for line in proc.stdout:
+            if "link add eth0" in line:
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert leftovers(names), "the killed up should have left something to clean"
+        r = subprocess.run([sys.executable, "-m", "labkit.cli", "down", "--lab", name], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert leftovers(names) == []
+    finally:
+        EmbeddedBackend(name).down()
+
+
+def test_up_again_after_a_crash_rebuilds():
+    name = lab_name("re")
+    b = EmbeddedBackend(name)
+    try:
+        b.up(datapath="kernel")
+        subprocess.run(["ip", "netns", "delete", b.names.node("kind-worker")], check=True)  # break it
+        assert not b.is_up()
+        assert "is up" in b.up(datapath="kernel")
+        assert b.is_up()
+        assert "already up" in b.up(datapath="kernel")
+    finally:
+        b.down()
+    assert leftovers(b.names) == []
+
+
+def test_down_all_removes_every_lab():
+    names = [lab_name("da"), lab_name("db")]
+    for n in names:
+        EmbeddedBackend(n).up(datapath="kernel")
+    r = subprocess.run([sys.executable, "-m", "labkit.cli", "down", "--all"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for n in names:
+        assert f"lab '{n}' removed" in r.stdout
+        assert leftovers(LabNames(n)) == []
