@@ -113,6 +113,44 @@ def cmd_shell(args) -> int:
     return proc.wait()
 
 
+def cmd_capture(args) -> int:
+    """Capture on the points while CMD runs (in --in TARGET, default the first pod point)."""
+    lab = _lab(args)
+    command = list(args.command)
+    where = args.inside
+    if command and not where:
+        pods = set(lab.pods.name)
+        where = next((p.split(":")[0] for p in args.point if p.split(":")[0] in pods), None)
+        if not where:
+            raise LabError("say where the command runs: --in POD (or capture on a pod:iface point)")
+    if not command and not (args.seconds or args.count):
+        raise LabError("give a command after -- or a bound (--seconds S or --count N)")
+    cap = lab.capture(args.point, count=args.count, seconds=args.seconds or (None if command else 10))
+    code = 0
+    with cap:
+        if command:
+            r = lab.backend.run(where, command, timeout=args.seconds or 60)
+            code = r.returncode
+            sys.stderr.write(r.stderr)
+            if args.show_output:
+                sys.stdout.write(r.stdout)
+            cap.wait(0.3)
+        else:
+            try:
+                cap.wait(None)
+            except KeyboardInterrupt:
+                pass
+    for point in [p.point for p in cap.points]:
+        lines = cap.lines(point)
+        print(f"== {point}: {len(lines)} packets")
+        for line in lines:
+            print(line)
+    if args.write:
+        for path in cap.save(args.write):
+            print(f"wrote {path}", file=sys.stderr)
+    return code
+
+
 def cmd_doctor(args) -> int:
     from .doctor import run_checks
     checks = run_checks()
@@ -165,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(command=[])
     sp = add("shell", cmd_shell, "an interactive shell in a node or pod")
     sp.add_argument("target", metavar="TARGET")
+    sp = add("capture", cmd_capture, "capture on interfaces while a command runs; tcpdump-like lines per interface")
+    sp.add_argument("--point", "-p", action="append", required=True, metavar="P",
+                    help="NODE:IFACE or POD:IFACE, globs allowed (kind-worker:lxc*); repeat for more")
+    sp.add_argument("--count", "-c", type=int, help="stop after N packets (all points together)")
+    sp.add_argument("--seconds", "-s", type=float, help="stop after S seconds")
+    sp.add_argument("--write", "-w", metavar="DIR", help="also save one pcapng file per point in DIR")
+    sp.add_argument("--in", dest="inside", metavar="TARGET", help="pod or node where CMD runs")
+    sp.add_argument("--show-output", action="store_true", help="print CMD's own output too")
+    sp.set_defaults(command=[])
     add("doctor", cmd_doctor, "check this machine for what the embedded backend needs", (out,))
     return p
 

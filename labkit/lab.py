@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -83,6 +84,52 @@ class Lab:
     @property
     def services(self) -> pd.DataFrame:
         return self.backend.services()
+
+    @property
+    def routes(self) -> pd.DataFrame:
+        """Every node's routing table (labkit.tables.ROUTES), read from the nodes themselves."""
+        from .tables import ROUTES
+        rows = []
+        for node in self.nodes.name:
+            r = self.backend.run(node, ["ip", "-j", "-4", "route", "show"])
+            if r.returncode != 0:
+                raise LabError(f"ip route on {node} failed: {r.stderr.strip()}", exit_code=1)
+            for route in json.loads(r.stdout or "[]"):
+                rows.append({"node": node, "dst": route.get("dst", ""), "gateway": route.get("gateway", ""),
+                             "dev": route.get("dev", ""), "scope": route.get("scope", "global"),
+                             "src": route.get("prefsrc", "")})
+        return ROUTES.frame(rows)
+
+    def topology(self):
+        """A plotly figure of nodes, pods, lxc interfaces, IPs and routes of the running lab."""
+        from .plots.topology import topology
+        return topology(self.nodes, self.pods, self.routes)
+
+    # captures
+    def capture(self, points: Sequence[str], *, count: int | None = None, seconds: float | None = None,
+                max_bytes: int | None = None, snaplen: int = 262144):
+        """Capture on ``points`` (``node:iface``, ``pod:iface``, globs like ``kind-worker:lxc*``).
+
+        Use as ``with lab.capture([...]) as cap: ...``: armed before the block runs, so the
+        first packet of the traffic is never lost; ``cap.packets`` is the PACKETS table.
+        """
+        from .capture import Capture
+        if isinstance(points, str):
+            points = [points]
+        return Capture(self.backend.capture_points(points), count=count, seconds=seconds,
+                       max_bytes=max_bytes, snaplen=snaplen)
+
+    def capture_choices(self) -> list[tuple[str, str]]:
+        """(label, point) for every interface worth capturing on: each pod's eth0, each node's
+        eth0 and every lxc (labelled with its pod), in path order node by node."""
+        pods = self.pods
+        out = []
+        for node in self.nodes.name:
+            here = pods[pods.node == node]
+            out += [(f"{p.name}:eth0", f"{p.name}:eth0") for p in here.itertuples()]
+            out += [(f"{node}:{p.lxc} ({p.name})", f"{node}:{p.lxc}") for p in here.itertuples()]
+            out.append((f"{node}:eth0", f"{node}:eth0"))
+        return out
 
     # targets
     def pod(self, name: str) -> Target:

@@ -115,6 +115,16 @@ SERVICES = _schema(
     ("backends", S, "backend ip:port joined by ','"),
 )
 
+ROUTES = _schema(
+    "routes", "The IPv4 routing table of each node (`ip route`), main table.",
+    ("node", S, "node name"),
+    ("dst", S, "destination prefix, or 'default'"),
+    ("gateway", S, "next hop, '' when directly connected"),
+    ("dev", S, "output interface"),
+    ("scope", S, "link, global, ..."),
+    ("src", S, "preferred source address, ''"),
+)
+
 ENDPOINTS = _schema(
     "endpoints", "cilium_lxc, as `cilium bpf endpoint list`: one row per local address.",
     ("node", S, "node whose map this is"),
@@ -273,4 +283,4 @@ PACKETS = _schema(
     ("summary", S, "one line like tcpdump's"),
 )
 
-ALL = {s.name: s for s in (NODES, PODS, SERVICES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS)}
+ALL = {s.name: s for s in (NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS)}

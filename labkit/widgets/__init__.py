@@ -1,0 +1,12 @@
+"""ipywidgets panels on top of the Lab: the capture panel and the map explorer."""
+from __future__ import annotations
+
+
+def __getattr__(name: str):
+    if name == "CapturePanel":
+        from .capture_panel import CapturePanel
+        return CapturePanel
+    if name == "MapExplorer":
+        from .map_explorer import MapExplorer
+        return MapExplorer
+    raise AttributeError(name)

@@ -1,0 +1,191 @@
+"""The capture panel: run one command in a pod while capturing on many interfaces, then
+see, per interface, which packets it saw (tables, counts, and the ladder diagram).
+
+This is the blog's method made one click: the same conversation looked at on the client's
+eth0, its lxc, the nodes' eth0 and the server's lxc and eth0, to see where packets are
+missing. Works on any backend: it only uses Lab and the shared tables.
+"""
+from __future__ import annotations
+
+import shlex
+from typing import Callable
+
+import ipywidgets as w
+import pandas as pd
+from IPython.display import HTML, display
+
+from ..errors import LabError
+from ..plots.ladder import ladder
+from ..lab import Lab
+
+SHOWN_COLUMNS = ["time", "direction", "src_mac", "dst_mac", "summary"]
+
+
+def presets(lab: Lab, source: str) -> list[tuple[str, str]]:
+    """(label, command) the panel offers for ``source``: the blog's three conversations."""
+    pods = lab.pods
+    src = pods[pods.name == source].iloc[0]
+    web = pods[(pods.app == "whoami") & (pods.name != source)]
+    out = []
+    same = web[web.node == src.node]
+    other = web[web.node != src.node]
+    if len(same):
+        out.append((f"curl a pod on the same node ({same.iloc[0]['name']})", f"curl -s http://{same.iloc[0]['ip']}"))
+    for svc in lab.services.itertuples():
+        host = svc.name if svc.namespace == src.namespace else f"{svc.name}.{svc.namespace}.svc.cluster.local"
+        port = "" if svc.port == 80 else f":{svc.port}"
+        out.append((f"curl the service {svc.name}", f"curl -s http://{host}{port}"))
+        out.append((f"curl the ClusterIP of {svc.name}", f"curl -s http://{svc.cluster_ip}{port}"))
+    if len(other):
+        out.append((f"curl a pod on another node ({other.iloc[0]['name']})", f"curl -s http://{other.iloc[0]['ip']}"))
+    return out
+
+
+def order_lanes(points: list[str], source: str, pods: pd.DataFrame) -> list[str]:
+    """Lanes along the path: client eth0, client lxc, client node eth0, other nodes' eth0,
+    other lxcs, other pods' eth0 (server side last)."""
+    src = pods[pods.name == source]
+    src_node = src.node.iloc[0] if len(src) else ""
+    src_lxc = f"{src_node}:{src.lxc.iloc[0]}" if len(src) else ""
+
+    def rank(point: str) -> tuple[int, str]:
+        target, _, iface = point.partition(":")
+        if target == source:
+            return (0, point)
+        if point == src_lxc:
+            return (1, point)
+        if target == src_node:
+            return (2, point)
+        if iface.startswith("lxc"):
+            return (4, point)
+        if iface == "eth0" and target not in set(pods.name):
+            return (3, point)
+        return (5, point)
+    return sorted(points, key=rank)
+
+
+class CapturePanel:
+    """``CapturePanel(lab).widget`` in a notebook; tests drive ``.source``, ``.points``,
+    ``.command`` and ``.run_button.click()`` and read ``.packets`` and ``.figure``."""
+
+    def __init__(self, lab: Lab, *, labs: Callable[[], list[str]] | None = None, seconds: float = 10) -> None:
+        self.lab = lab
+        self.seconds = seconds
+        self.packets: pd.DataFrame | None = None
+        self.figure = None
+        self.result = None
+        lab_names = labs() if labs else [lab.name]
+        self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description="lab")
+        self.source = w.Dropdown(description="from pod")
+        self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="520px"))
+        self.command = w.Combobox(description="command", placeholder="curl -s http://webpod",
+                                  ensure_option=False, layout=w.Layout(width="520px"))
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.status = w.HTML()
+        self.progress = w.IntProgress(min=0, max=3, layout=w.Layout(width="200px", visibility="hidden"))
+        self.counts = w.HTML()
+        self.tabs = w.Tab()
+        self.plot = w.Output()
+        self.lab_picker.observe(self._on_lab, names="value")
+        self.source.observe(self._on_source, names="value")
+        self.run_button.on_click(lambda _: self.run())
+        self.widget = w.VBox([
+            w.HBox([self.lab_picker, self.source]), self.points, w.HBox([self.command, self.run_button]),
+            w.HBox([self.progress, self.status]), self.counts, self.tabs, self.plot])
+        self._refresh()
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+    # ---------------------------------------------------------------- choices
+    def _on_lab(self, change) -> None:
+        from .. import connect
+        try:
+            self.lab = connect(change["new"], self.lab.backend.name)
+            self._refresh()
+        except LabError as e:
+            self._error(e)
+
+    def _refresh(self) -> None:
+        try:
+            pods = self.lab.pods
+        except LabError as e:
+            self._error(e)
+            return
+        names = list(pods.name)
+        self.source.options = names
+        preferred = "client-pod" if "client-pod" in names else (names[0] if names else None)
+        self.source.value = preferred
+        self.points.options = self.lab.capture_choices()
+        self._on_source({"new": self.source.value})
+
+    def _on_source(self, change) -> None:
+        if not change["new"]:
+            return
+        try:
+            choices = presets(self.lab, change["new"])
+        except LabError as e:
+            self._error(e)
+            return
+        self.command.options = [c for _, c in choices]
+        if choices:
+            self.command.value = choices[0][1]
+        pods = self.lab.pods
+        src = pods[pods.name == change["new"]].iloc[0]
+        default = [f"{src['name']}:eth0", f"{src.node}:{src.lxc}", f"{src.node}:eth0"]
+        available = {v for _, v in self.points.options}
+        self.points.value = tuple(p for p in default if p in available)
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> None:
+        """Capture on the chosen points while the command runs in the chosen pod."""
+        self.status.value = ""
+        self.progress.layout.visibility = "visible"
+        self.progress.value = 0
+        try:
+            argv = shlex.split(self.command.value or "")
+            if not argv:
+                raise LabError("type a command, e.g. curl -s http://webpod")
+            if not self.points.value:
+                raise LabError("pick at least one interface to capture on")
+            pod = self.lab.pod(self.source.value)
+            self.progress.value = 1
+            with self.lab.capture(list(self.points.value), seconds=self.seconds) as cap:
+                self.result = pod.run(argv, timeout=self.seconds)
+                cap.wait(0.3)
+            self.progress.value = 2
+            self.packets = cap.packets
+            self._show(list(self.points.value))
+            self.progress.value = 3
+            code = self.result.returncode
+            self.status.value = (f"<b>{shlex.join(argv)}</b> in {self.source.value}: exit {code}, "
+                                 f"{len(self.packets)} packets captured")
+        except LabError as e:
+            self._error(e)
+        finally:
+            self.progress.layout.visibility = "hidden"
+
+    def _show(self, points: list[str]) -> None:
+        pk = self.packets
+        lanes = order_lanes(points, self.source.value, self.lab.pods)
+        counts = pk.groupby("point").size().reindex(lanes, fill_value=0)
+        self.counts.value = "<table>" + "".join(
+            f"<tr><td style='padding-right:1em'>{p}</td><td><b>{n}</b> packets</td></tr>" for p, n in counts.items()
+        ) + "</table>"
+        children = []
+        for point in lanes:
+            out = w.Output()
+            with out:
+                rows = pk[pk.point == point][SHOWN_COLUMNS]
+                display(HTML(rows.to_html(index=False)) if len(rows) else HTML("<i>no packets here</i>"))
+            children.append(out)
+        self.tabs.children = children
+        for i, point in enumerate(lanes):
+            self.tabs.set_title(i, point)
+        self.figure = ladder(pk, lanes)
+        self.plot.clear_output()
+        with self.plot:
+            self.figure.show()
+
+    def _error(self, e: LabError) -> None:
+        self.status.value = f"<span style='color:#b00'>{e}</span>"
