@@ -1,0 +1,228 @@
+"""Capture packets on several interfaces at once, in their own network namespaces.
+
+Why a socket engine instead of one tcpdump per interface: ``start()`` returns only once
+every socket is bound (armed), so traffic started afterwards is captured from its first
+packet (ARP, SYN) without racing tcpdump's "listening on" line, and packets of all points
+share one kernel clock, which the ladder diagram needs to order them.
+"""
+from __future__ import annotations
+
+import os
+import re
+import select
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..backend import CapturePoint
+from ..errors import LabError
+from .frames import Frames
+from .lines import format_lines
+from .pcap import write_pcap
+from .pcapng import write_pcapng
+from .sockets import drops, open_packet_socket, receive
+from .table import packets_table
+
+_BATCH = 512   # packets drained from one socket before looking at the others
+
+
+class Capture:
+    """Capture on ``points`` until stopped or a bound is reached (packets, bytes, seconds).
+
+    Use it as a context manager (armed on entry, stopped on exit) or call
+    :meth:`start`/:meth:`stop`. Bounds count all points together; ``max_bytes`` bounds the
+    bytes kept (frames up to ``snaplen``). Results: :attr:`packets` (the PACKETS table),
+    :meth:`save` (pcap files), :meth:`lines` (tcpdump-like text).
+    """
+
+    def __init__(self, points: Sequence[CapturePoint], *, count: int | None = None,
+                 seconds: float | None = None, max_bytes: int | None = None,
+                 snaplen: int = 262144) -> None:
+        self.points = list(points)
+        if not self.points:
+            raise LabError("nothing to capture: give at least one capture point, e.g. kind-worker:eth0")
+        names = [p.point for p in self.points]
+        if len(set(names)) != len(names):
+            raise LabError(f"capture points repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}; "
+                           "name each interface once")
+        for name, value in (("count", count), ("seconds", seconds), ("max_bytes", max_bytes), ("snaplen", snaplen)):
+            if value is not None and value <= 0:
+                raise LabError(f"capture {name} must be positive, got {value}")
+        self.count, self.seconds, self.max_bytes, self.snaplen = count, seconds, max_bytes, int(snaplen)
+        self._lock = threading.Lock()
+        self._data: list[bytes] = []
+        self._meta: list[tuple[int, int, int, int]] = []   # (time_ns, origlen, point, direction)
+        self._bytes = 0
+        self._drops = [0] * len(self.points)
+        self._socks: list[socket.socket] = []
+        self._wake: tuple[int, int] | None = None
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._table: tuple[int, pd.DataFrame] | None = None
+        self.errors: list[str] = []
+        self.started_at: float | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> "Capture":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> "Capture":
+        """Open and bind every socket (all or none), then read in the background."""
+        if self._thread is not None:
+            raise LabError("this capture was already started; make a new Capture to capture again")
+        try:
+            for p in self.points:
+                self._socks.append(open_packet_socket(p))
+        except BaseException:
+            self._close()
+            raise
+        self._wake = os.pipe()
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._run, name="labkit-capture", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> "Capture":
+        """Stop reading, close the sockets and wait for the reader thread (idempotent)."""
+        if self._thread is not None and self._wake is not None:
+            try:
+                os.write(self._wake[1], b"x")
+            except OSError:
+                pass
+            self._thread.join()
+        self._close()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a bound stops the capture (or ``timeout`` s); True if it stopped."""
+        return self._done.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    @property
+    def drops(self) -> dict[str, int]:
+        """Packets the kernel dropped per point because the reader fell behind."""
+        return {p.point: d for p, d in zip(self.points, self._drops)}
+
+    def _close(self) -> None:
+        for i, s in enumerate(self._socks):
+            self._drops[i] += drops(s)
+            s.close()
+        self._socks = []
+        if self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
+
+    # reader thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as e:   # never lose the thread silently: say it in .errors
+            self.errors.append(f"capture stopped: {e}")
+        finally:
+            self._done.set()
+
+    def _loop(self) -> None:
+        assert self._wake is not None
+        poller = select.poll()
+        by_fd = {s.fileno(): i for i, s in enumerate(self._socks)}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
+        poller.register(self._wake[0], select.POLLIN)
+        deadline = time.monotonic() + self.seconds if self.seconds else None
+        bufs = [bytearray(self.snaplen) for _ in self._socks]
+        while True:
+            wait_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000) + 1)
+            events = poller.poll(wait_ms)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            for fd, ev in events:
+                if fd == self._wake[0]:
+                    return
+                i = by_fd[fd]
+                state = self._drain(i, bufs[i])
+                if state == "bound":
+                    return
+                if state == "gone":
+                    poller.unregister(fd)
+
+    def _drain(self, i: int, buf: bytearray) -> str:
+        """Read what socket ``i`` holds: "more" (go on), "bound" (a bound is reached) or
+        "gone" (the socket failed, e.g. its interface was deleted)."""
+        s = self._socks[i]
+        for _ in range(_BATCH):
+            try:
+                frame, origlen, ts, direction = receive(s, buf)
+            except (BlockingIOError, InterruptedError):
+                return "more"
+            except OSError as e:   # e.g. ENETDOWN: the interface was deleted or set down
+                self.errors.append(f"{self.points[i].point}: {e.strerror}")
+                return "gone"
+            if self.max_bytes is not None and self._bytes + len(frame) > self.max_bytes:
+                return "bound"
+            with self._lock:
+                self._data.append(frame)
+                self._meta.append((ts, origlen, i, direction))
+                self._bytes += len(frame)
+                n = len(self._data)
+            if self.count is not None and n >= self.count:
+                return "bound"
+        return "more"
+
+    # results -------------------------------------------------------------------------------
+    @property
+    def frames(self) -> Frames:
+        """What was captured so far, in time order, packed for the decoder."""
+        with self._lock:
+            data, meta = list(self._data), list(self._meta)
+        cols = list(zip(*meta)) if meta else [(), (), (), ()]
+        frames = Frames.pack(data, cols[0], cols[1], cols[2], cols[3], [p.point for p in self.points])
+        return frames.sorted()
+
+    @property
+    def packets(self) -> pd.DataFrame:
+        """The PACKETS table of what was captured so far (one row per packet per point)."""
+        with self._lock:
+            n = len(self._data)
+        if self._table is None or self._table[0] != n:
+            self._table = (n, packets_table(self.frames, {p.point: p for p in self.points}))
+        return self._table[1].copy()
+
+    def lines(self, point: str | None = None) -> list[str]:
+        """tcpdump-like lines. For one ``point``: exactly ``tcpdump -nS -r <saved file>``'s;
+        for all points: ``time point In|Out summary``, like ``tcpdump -i any``."""
+        frames, table = self.frames, self.packets
+        if point is None:
+            return format_lines(frames.time_ns, table["summary"], table["point"], table["direction"])
+        if point not in {p.point for p in self.points}:
+            raise LabError(f"no capture point {point!r}; the points are: {', '.join(p.point for p in self.points)}")
+        mask = (table["point"] == point).to_numpy()
+        return format_lines(frames.time_ns[mask], table["summary"][mask])
+
+    def save(self, directory: str | Path, *, fmt: str = "pcapng") -> list[Path]:
+        """One file per point in ``directory``: ``<point>.pcapng`` (with in/out flags) or
+        ``<point>.pcap`` (classic); both read by ``tcpdump -r`` and Wireshark."""
+        if fmt not in ("pcap", "pcapng"):
+            raise LabError(f"unknown capture file format {fmt!r}; use pcap or pcapng")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        frames = self.frames
+        paths = []
+        for i, p in enumerate(self.points):
+            one = frames.select(frames.point == i)
+            one = Frames(one.buf, one.offset, one.caplen, one.origlen, one.time_ns,
+                         one.point * 0, one.direction, [p.point])
+            path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', p.point)}.{fmt}"
+            (write_pcapng if fmt == "pcapng" else write_pcap)(path, one, self.snaplen)
+            paths.append(path)
+        return paths

@@ -1,0 +1,94 @@
+"""Read Kubernetes objects of the live lab as kubectl-style JSON documents.
+
+The kubernetes Python client is used when it can load the kind context from the kubeconfig;
+otherwise (or when it fails) `kubectl get ... -o json`. Both give the same JSON shape, so the
+parsers in :mod:`labkit.live.parse_k8s` do not care which one answered.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import LabError
+from . import tools
+
+CLUSTER_SCOPED = {"nodes", "ciliumnodes"}
+
+
+class Kube:
+    def __init__(self, context: str, use_client: bool | None = None) -> None:
+        self.context = context
+        self.use_client = use_client       # None: try the client, fall back to kubectl
+        self._api: Any = None
+
+    # -- the kubernetes client ------------------------------------------------------------
+    def _client(self):
+        if self.use_client is False:
+            return None
+        if self._api is None:
+            try:
+                from kubernetes import config
+                self._api = config.new_client_from_config(context=self.context, persist_config=False)
+            except Exception as e:            # no kubeconfig, no such context, no package
+                if self.use_client:
+                    raise LabError(f"kubernetes client cannot use context {self.context}: {e}", exit_code=1)
+                self._api = False
+        return self._api or None
+
+    def _via_client(self, resource: str, namespace: str | None, label_selector: str | None,
+                    field_selector: str | None) -> dict | None:
+        api = self._client()
+        if api is None:
+            return None
+        from kubernetes import client
+        kw: dict[str, Any] = {"_request_timeout": 30}
+        if label_selector:
+            kw["label_selector"] = label_selector
+        if field_selector:
+            kw["field_selector"] = field_selector
+        try:
+            core = client.CoreV1Api(api)
+            if resource == "nodes":
+                obj = core.list_node(**kw)
+            elif resource == "pods":
+                obj = core.list_namespaced_pod(namespace, **kw) if namespace else core.list_pod_for_all_namespaces(**kw)
+            elif resource == "services":
+                obj = (core.list_namespaced_service(namespace, **kw) if namespace
+                       else core.list_service_for_all_namespaces(**kw))
+            elif resource == "endpointslices":
+                d = client.DiscoveryV1Api(api)
+                obj = (d.list_namespaced_endpoint_slice(namespace, **kw) if namespace
+                       else d.list_endpoint_slice_for_all_namespaces(**kw))
+            elif resource == "ciliumnodes":
+                return client.CustomObjectsApi(api).list_cluster_custom_object("cilium.io", "v2", "ciliumnodes", **kw)
+            else:
+                return None
+            return api.sanitize_for_serialization(obj)
+        except Exception:
+            if self.use_client:
+                raise
+            return None                         # kubectl will say what is wrong
+
+    # -- kubectl ---------------------------------------------------------------------------
+    def kubectl(self, *args: str) -> list[str]:
+        return ["kubectl", "--context", self.context, *args]
+
+    def get(self, resource: str, namespace: str | None = None, *, label_selector: str | None = None,
+            field_selector: str | None = None) -> dict:
+        """A list of ``resource`` as kubectl's JSON (``{"items": [...]}``)."""
+        doc = self._via_client(resource, namespace, label_selector, field_selector)
+        if doc is not None:
+            return doc
+        argv = self.kubectl("get", resource)
+        if resource not in CLUSTER_SCOPED:
+            argv += ["-n", namespace] if namespace else ["-A"]
+        if label_selector:
+            argv += ["-l", label_selector]
+        if field_selector:
+            argv += ["--field-selector", field_selector]
+        argv += ["-o", "json"]
+        r = tools.run(argv, timeout=60)
+        try:
+            return json.loads(r.stdout)
+        except ValueError as e:
+            raise LabError(f"`{' '.join(argv)}` printed no JSON: {e}", exit_code=1)

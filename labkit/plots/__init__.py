@@ -1,0 +1,1 @@
+"""Plotly figures of labkit tables (import the submodules: plotly loads only when used)."""
