@@ -40,14 +40,20 @@ def _print_table(df, columns: Sequence[str] | None = None, out=None) -> None:
 def cmd_up(args) -> int:
     from .spec import parse_set
     lab = _lab(args)
-    print(lab.up(datapath=args.datapath, options=parse_set(args.set or [])))
+    if lab.backend.name == "kind":
+        if args.datapath or args.set:
+            raise LabError("--datapath and --set are for the embedded backend; the kind backend installs "
+                           "Cilium with cluster/cilium-values.yaml")
+        print(lab.up())
+    else:
+        print(lab.up(datapath=args.datapath, options=parse_set(args.set or [])))
     if not args.no_hint:
         print(f"next: labkit apply cluster/manifests{_lab_flag(args)}")
     return 0
 
 
 def cmd_down(args) -> int:
-    if args.all:
+    if args.all and args.backend != "kind":
         from .embedded.backend import EmbeddedBackend
         from .embedded.names import existing_labs
         labs = existing_labs()
@@ -93,12 +99,7 @@ def cmd_exec(args) -> int:
     if not argv:
         raise LabError(f"no command; write it after --, e.g. labkit exec {args.target} -- ip addr")
     lab = _lab(args)
-    proc = lab.backend.popen(args.target, argv) if hasattr(lab.backend, "popen") else None
-    if proc is None:
-        r = lab.backend.run(args.target, argv)
-        sys.stdout.write(r.stdout)
-        sys.stderr.write(r.stderr)
-        return r.returncode
+    proc = lab.backend.popen(args.target, argv)
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -109,6 +110,8 @@ def cmd_exec(args) -> int:
 def cmd_shell(args) -> int:
     lab = _lab(args)
     env = dict(os.environ, PS1=f"({lab.name}:{args.target}) \\w# ")
+    from .cli_bpf import node_shell_env
+    env.update(node_shell_env(lab, args.target))  # `cilium ...` / `hubble ...` in node shells
     proc = lab.backend.popen(args.target, ["bash", "--norc", "-i"], env=env)
     return proc.wait()
 
@@ -151,9 +154,22 @@ def cmd_capture(args) -> int:
     return code
 
 
+def cmd_export(args) -> int:
+    from .export import export
+    pages = export(args.out, lab=args.lab, backend=args.backend, only=args.only)
+    for page in pages:
+        print(page)
+    return 0
+
+
 def cmd_doctor(args) -> int:
-    from .doctor import run_checks
-    checks = run_checks()
+    if args.backend == "kind":
+        from .doctor import Check
+        from .live import doctor
+        checks = [Check(name, ok, "ok" if ok else "missing or not ready", fix) for name, ok, fix in doctor()]
+    else:
+        from .doctor import run_checks
+        checks = run_checks()
     if args.output == "json":
         print(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
@@ -212,7 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--in", dest="inside", metavar="TARGET", help="pod or node where CMD runs")
     sp.add_argument("--show-output", action="store_true", help="print CMD's own output too")
     sp.set_defaults(command=[])
-    add("doctor", cmd_doctor, "check this machine for what the embedded backend needs", (out,))
+    sp = add("export", cmd_export, "run the labs and write them as HTML tutorials that read offline")
+    sp.add_argument("--out", default="out/html", help="folder for the pages (default: out/html)")
+    sp.add_argument("--only", action="append", metavar="NAME", help="only notebooks whose file name contains NAME")
+    add("doctor", cmd_doctor, "check this machine for what the backend needs, and say how to fix it", (common, out))
+    from .cli_bpf import register
+    register(add, common, out)
     return p
 
 

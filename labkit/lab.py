@@ -46,6 +46,28 @@ class Target:
         return self.run(argv, check=True, **kw).stdout
 
 
+@dataclass(frozen=True)
+class Captured:
+    """What ``Lab.run_captured`` returns: the command's result and the capture."""
+
+    result: subprocess.CompletedProcess
+    capture: object   # labkit.capture.Capture
+
+    @property
+    def packets(self) -> pd.DataFrame:
+        return self.capture.packets
+
+    def seen(self, **match) -> set[str]:
+        """Points where a packet matching ``match`` (column=value, e.g. tcp_flags="[S]") was seen."""
+        pk = self.packets
+        for col, val in match.items():
+            pk = pk[pk[col] == val]
+        return set(pk.point)
+
+    def lines(self, point: str | None = None) -> list[str]:
+        return self.capture.lines(point)
+
+
 class Lab:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -119,6 +141,14 @@ class Lab:
         return Capture(self.backend.capture_points(points), count=count, seconds=seconds,
                        max_bytes=max_bytes, snaplen=snaplen)
 
+    def run_captured(self, target: str, argv: Sequence[str], points: Sequence[str], *, seconds: float = 10,
+                     settle: float = 0.3) -> "Captured":
+        """Run ``argv`` in ``target`` while capturing on ``points``: the blog's method in one call."""
+        with self.capture(points, seconds=seconds) as cap:
+            result = self.pod(target).run(argv, timeout=seconds)
+            cap.wait(settle)
+        return Captured(result, cap)
+
     def capture_choices(self) -> list[tuple[str, str]]:
         """(label, point) for every interface worth capturing on: each pod's eth0, each node's
         eth0 and every lxc (labelled with its pod), in path order node by node."""
@@ -130,6 +160,30 @@ class Lab:
             out += [(f"{node}:{p.lxc} ({p.name})", f"{node}:{p.lxc}") for p in here.itertuples()]
             out.append((f"{node}:eth0", f"{node}:eth0"))
         return out
+
+    # datapath (eBPF maps, monitor events, flows)
+    def maps(self, node: str):
+        """The node's datapath maps: .endpoints() .ct() .nat() .lb() .ipcache() .metrics(), .flush("ct"|"nat")."""
+        return self._datapath("maps")(node)
+
+    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
+                related_to: int | None = None, **kw) -> pd.DataFrame:
+        """Trace/drop events (labkit.tables.EVENTS), filtered like `cilium monitor --from/--to/
+        --related-to`. ``during=callable`` (run it and return what it caused) and
+        ``duration=`` work on both backends; the embedded one also takes ``seconds=`` (the
+        events of the last seconds, default all kept)."""
+        args = {k: v for k, v in dict(from_=from_, to=to, related_to=related_to, **kw).items() if v is not None}
+        return self._datapath("monitor")(node, **args)
+
+    def flows(self, node: str | None = None, **kw) -> pd.DataFrame:
+        """Hubble-like flows (labkit.tables.FLOWS); embedded: ``seconds=`` like monitor."""
+        return self._datapath("flows")(node, **kw)
+
+    def _datapath(self, what: str):
+        fn = getattr(self.backend, what, None)
+        if fn is None:
+            raise LabError(f"lab.{what}() is not available on the {self.backend.name} backend")
+        return fn
 
     # targets
     def pod(self, name: str) -> Target:

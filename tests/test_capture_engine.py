@@ -207,3 +207,27 @@ def test_interface_deleted_while_capturing(pair):
         time.sleep(0.3)
     assert len(cap.packets) >= 4      # what was captured before is kept
     assert sorted(cap.errors) == [f"{points[0].point}: Network is down", f"{points[1].point}: Network is down"]
+
+
+@pytest.mark.root
+def test_points_reached_through_a_command_stream_tcpdump():
+    """Live-backend points (exec_prefix, no netns): tcpdump runs there and streams pcap back.
+    Here the command is `ip netns exec` into an embedded lab, so it runs for real."""
+    from labkit.backend import CapturePoint
+    from .labs import running_lab
+    with running_lab("rtap", datapath="kernel") as lab:
+        local = lab.backend.capture_points(["client-pod:eth0"])[0]
+        ns = local.netns.rsplit("/", 1)[1]
+        remote = CapturePoint("client-pod:eth0", local.node, local.pod, "eth0", "", ("ip", "netns", "exec", ns))
+        target = lab.pods.set_index("name").loc["curl-pod", "ip"]
+        with Capture([remote], seconds=10) as cap:
+            assert lab.pod("client-pod").run(["ping", "-c", "2", "-i", "0.2", "-W", "2", target]).returncode == 0
+            time.sleep(0.3)
+        pk = cap.packets
+        echo = pk[pk.proto == "ICMP"]
+        assert list(echo.direction) == ["out", "in", "out", "in"]
+        assert "ICMP echo request" in echo.summary.iloc[0] and "ICMP echo reply" in echo.summary.iloc[1]
+        with Capture([remote], count=1) as cap:
+            lab.pod("client-pod").run(["ping", "-c", "3", "-i", "0.2", "-W", "2", target])
+            assert cap.wait(5)
+        assert len(cap.packets) == 1

@@ -24,6 +24,7 @@ from .frames import Frames
 from .lines import format_lines
 from .pcap import write_pcap
 from .pcapng import write_pcapng
+from .remote import RemoteTap
 from .sockets import drops, open_packet_socket, receive
 from .table import packets_table
 
@@ -59,6 +60,8 @@ class Capture:
         self._bytes = 0
         self._drops = [0] * len(self.points)
         self._socks: list[socket.socket] = []
+        self._sock_point: list[int] = []        # point index of each socket
+        self._taps: list[RemoteTap] = []
         self._wake: tuple[int, int] | None = None
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -77,13 +80,19 @@ class Capture:
         """Open and bind every socket (all or none), then read in the background."""
         if self._thread is not None:
             raise LabError("this capture was already started; make a new Capture to capture again")
+        self._wake = os.pipe()
         try:
-            for p in self.points:
-                self._socks.append(open_packet_socket(p))
+            for i, p in enumerate(self.points):
+                if p.netns or not p.exec_prefix:
+                    self._socks.append(open_packet_socket(p))
+                    self._sock_point.append(i)
+                else:   # reached through a command (live backend): tcpdump streams pcap back
+                    tap = RemoteTap(i, p, self.snaplen, self._add, self.errors)
+                    self._taps.append(tap)
+                    tap.start()
         except BaseException:
             self._close()
             raise
-        self._wake = os.pipe()
         self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name="labkit-capture", daemon=True)
         self._thread.start()
@@ -114,10 +123,13 @@ class Capture:
         return {p.point: d for p, d in zip(self.points, self._drops)}
 
     def _close(self) -> None:
-        for i, s in enumerate(self._socks):
+        for tap in self._taps:
+            tap.stop()
+        self._taps = []
+        for i, s in zip(self._sock_point, self._socks):
             self._drops[i] += drops(s)
             s.close()
-        self._socks = []
+        self._socks, self._sock_point = [], []
         if self._wake is not None:
             for fd in self._wake:
                 os.close(fd)
@@ -135,7 +147,7 @@ class Capture:
     def _loop(self) -> None:
         assert self._wake is not None
         poller = select.poll()
-        by_fd = {s.fileno(): i for i, s in enumerate(self._socks)}
+        by_fd = {s.fileno(): k for k, s in enumerate(self._socks)}
         for fd in by_fd:
             poller.register(fd, select.POLLIN)
         poller.register(self._wake[0], select.POLLIN)
@@ -156,10 +168,10 @@ class Capture:
                 if state == "gone":
                     poller.unregister(fd)
 
-    def _drain(self, i: int, buf: bytearray) -> str:
-        """Read what socket ``i`` holds: "more" (go on), "bound" (a bound is reached) or
+    def _drain(self, k: int, buf: bytearray) -> str:
+        """Read what socket ``k`` holds: "more" (go on), "bound" (a bound is reached) or
         "gone" (the socket failed, e.g. its interface was deleted)."""
-        s = self._socks[i]
+        s, i = self._socks[k], self._sock_point[k]
         for _ in range(_BATCH):
             try:
                 frame, origlen, ts, direction = receive(s, buf)
@@ -168,16 +180,35 @@ class Capture:
             except OSError as e:   # e.g. ENETDOWN: the interface was deleted or set down
                 self.errors.append(f"{self.points[i].point}: {e.strerror}")
                 return "gone"
-            if self.max_bytes is not None and self._bytes + len(frame) > self.max_bytes:
-                return "bound"
-            with self._lock:
-                self._data.append(frame)
-                self._meta.append((ts, origlen, i, direction))
-                self._bytes += len(frame)
-                n = len(self._data)
-            if self.count is not None and n >= self.count:
+            if not self._add(frame, origlen, ts, i, direction):
                 return "bound"
         return "more"
+
+    def _add(self, frame: bytes, origlen: int, ts: int, i: int, direction: int) -> bool:
+        """Keep one captured frame; False once a bound (count, bytes) is reached. Called by
+        the socket loop and by remote taps' threads, hence the lock."""
+        with self._lock:
+            if self._done.is_set() or (self.count is not None and len(self._data) >= self.count):
+                return False      # a bound was reached (maybe by another tap's thread)
+            if self.max_bytes is not None and self._bytes + len(frame) > self.max_bytes:
+                self._bound()
+                return False
+            self._data.append(frame)
+            self._meta.append((ts, origlen, i, direction))
+            self._bytes += len(frame)
+            n = len(self._data)
+        if self.count is not None and n >= self.count:
+            self._bound()
+            return False
+        return True
+
+    def _bound(self) -> None:
+        """A bound was reached: wake the loop so the capture stops."""
+        if self._wake is not None:
+            try:
+                os.write(self._wake[1], b"b")
+            except OSError:
+                pass
 
     # results -------------------------------------------------------------------------------
     @property

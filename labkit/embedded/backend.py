@@ -64,6 +64,15 @@ class EmbeddedBackend:
             state.save(self.names, st)
         return f"lab {self.lab!r} is up: {len(plan.nodes)} nodes"
 
+    def settings(self) -> dict:
+        """How the running lab was built: {"datapath": ..., "options": {...}}."""
+        st = self._state()
+        return {"datapath": st.datapath, "options": dict(st.options)}
+
+    @property
+    def default_datapath(self) -> str:
+        return dpath.DEFAULT
+
     def down(self) -> str:
         _need_root()
         with state.locked(self.names):
@@ -188,6 +197,22 @@ class EmbeddedBackend:
                 owner = pod.name if pod else (lxc_owner[ifname].name if ifname in lxc_owner else "")
                 points.append(CapturePoint(f"{target}:{ifname}", node, owner, ifname, f"/run/netns/{ns}"))
         return points
+
+    # ------------------------------------------------------------------ eBPF datapath
+    def datapath_view(self):
+        """Maps, monitor and flows of the lab's eBPF datapath (labkit/datapath/view.py)."""
+        from ..datapath.view import DatapathView
+        st = self._state()
+        return DatapathView(self.names, st.plan, st.datapath)
+
+    def maps(self, node: str):
+        return self.datapath_view().maps(node)
+
+    def monitor(self, node: str | None = None, **kw) -> pd.DataFrame:
+        return self.datapath_view().monitor(node, **kw)
+
+    def flows(self, node: str | None = None, **kw) -> pd.DataFrame:
+        return self.datapath_view().flows(node, **kw)
 
     # ------------------------------------------------------------------ internals
     def _values(self, st: state.LabState) -> spec.DatapathSpec:

@@ -1,8 +1,11 @@
 """The datapath hooks of the embedded backend: what runs on top of the namespaces.
 
+``ebpf`` (the default): labkit's Cilium-like datapath (bpf/, labkit/datapath/): per node
+maps and programs, socket LB, tc delivery with bpf_redirect_peer, native routing with
+FIB lookups, BPF masquerade, trace events.
 ``kernel``: plain kernel routing (the baseline, no eBPF): nothing to attach; services
 have no load balancer (the cluster has no kube-proxy), so ClusterIPs do not answer.
-The eBPF datapath (bpf/, labkit/datapath/) plugs in here.
+Both get the "external host" (lk.<lab>.ext on the kind network) for masquerade labs.
 """
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from ..plan import Plan, PodPlan
 from ..spec import DatapathSpec
 from .names import LabNames
 
-AVAILABLE = ("kernel",)
-DEFAULT = "kernel"
+AVAILABLE = ("ebpf", "kernel")
+DEFAULT = "ebpf"
 
 
 def check(datapath: str) -> None:
@@ -22,12 +25,20 @@ def check(datapath: str) -> None:
 
 def attach_nodes(names: LabNames, plan: Plan, datapath: str, dp: DatapathSpec) -> None:
     """After the nodes exist: load and attach per-node programs and maps."""
+    from ..datapath import exthost
+    exthost.create(names)
+    if datapath == "ebpf":
+        from ..datapath import node
+        node.attach_nodes(names, plan, dp)
 
 
 def add_pods(names: LabNames, plan: Plan, datapath: str, dp: DatapathSpec,
              pods: list[PodPlan], links: dict[str, dict]) -> None:
     """After new pods' veths exist (``links``: pod key -> lxc_ifindex, macs): endpoints,
     programs on their lxc, ipcache and services of the updated ``plan``."""
+    if datapath == "ebpf":
+        from ..datapath import node
+        node.add_pods(names, plan, pods, links)
 
 
 def no_datapath(datapath: str, what: str) -> LabError:

@@ -181,6 +181,12 @@ class KindBackend:
             input: str | None = None) -> subprocess.CompletedProcess:
         return tools.run(self.argv(target, argv), timeout=timeout, input=input, check=False)
 
+    def popen(self, target: str, argv: Sequence[str], **kw) -> subprocess.Popen:
+        """Start ``argv`` in ``target`` with the caller's stdio (labkit exec / shell)."""
+        full = self.argv(target, argv)
+        tools.require(full[0])
+        return subprocess.Popen(full, **kw)
+
     def cilium_pod(self, node: str) -> str:
         """Name of the Cilium agent pod on ``node``."""
         if node not in self._cilium_pods:
@@ -267,13 +273,17 @@ class KindBackend:
 
     def monitor(self, node: str, *, from_: int | None = None, to: int | None = None,
                 related_to: int | None = None, types: Sequence[str] = (), duration: float = 5.0,
-                during: Callable[[], object] | None = None, startup: float = 1.5) -> pd.DataFrame:
+                during: Callable[[], object] | None = None, startup: float = 1.5,
+                seconds: float | None = None) -> pd.DataFrame:
         """`cilium-dbg monitor` on ``node`` for ``duration`` seconds -> EVENTS.
 
         ``during`` (e.g. a curl from a pod) runs once the monitor has had ``startup``
         seconds to attach. The monitor stops itself (`timeout` in the agent pod), so no
-        process is left behind.
+        process is left behind. Cilium's monitor cannot look back: ``seconds`` (the
+        embedded backend's look-back window) is taken as how long to listen.
         """
+        if seconds is not None:
+            duration = min(float(seconds), 30.0)
         if node not in self.node_names():
             raise LabError(f"no node {node!r} in lab {self.lab}", exit_code=2)
         argv = self.monitor_argv(node, from_=from_, to=to, related_to=related_to, types=types, duration=duration)
@@ -298,13 +308,16 @@ class KindBackend:
         return parse_monitor(out, node, ifindexes={l["name"]: l["ifindex"] for l in links},
                              ifnames={l["ifindex"]: l["name"] for l in links})
 
-    def flows(self, node: str | None = None, *, last: int = 1000, args: Sequence[str] = ()) -> pd.DataFrame:
+    def flows(self, node: str | None = None, *, last: int = 1000, args: Sequence[str] = (),
+              seconds: float | None = None) -> pd.DataFrame:
         """Hubble flows (`hubble observe -o json` in the agent pods) -> FLOWS, oldest first.
 
         ``node`` None reads every node (each agent keeps its own node's flows); ``args`` are
         extra `hubble observe` filters as an argv list, e.g. ``["--pod", "native/client-pod"]``.
         """
         nodes = [node] if node else self.node_names()
+        if seconds is not None:
+            args = [*args, "--since", f"{int(seconds)}s"]
         frames = []
         for n in nodes:
             r = self.cilium(n, ["hubble", "observe", "-o", "json", "--last", str(int(last)), *map(str, args)],

@@ -74,7 +74,9 @@ class CapturePanel:
         self.packets: pd.DataFrame | None = None
         self.figure = None
         self.result = None
-        lab_names = labs() if labs else [lab.name]
+        if labs is None and lab.backend.name == "embedded":
+            from ..embedded.names import existing_labs as labs
+        lab_names = sorted(set(labs() if labs else []) | {lab.name})
         self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description="lab")
         self.source = w.Dropdown(description="from pod")
         self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="520px"))
@@ -84,7 +86,7 @@ class CapturePanel:
         self.status = w.HTML()
         self.progress = w.IntProgress(min=0, max=3, layout=w.Layout(width="200px", visibility="hidden"))
         self.counts = w.HTML()
-        self.tabs = w.Tab()
+        self.tabs = w.Tab(layout=w.Layout(display="none"))   # shown once there are results
         self.plot = w.Output()
         self.lab_picker.observe(self._on_lab, names="value")
         self.source.observe(self._on_source, names="value")
@@ -148,13 +150,11 @@ class CapturePanel:
                 raise LabError("type a command, e.g. curl -s http://webpod")
             if not self.points.value:
                 raise LabError("pick at least one interface to capture on")
-            pod = self.lab.pod(self.source.value)
             self.progress.value = 1
-            with self.lab.capture(list(self.points.value), seconds=self.seconds) as cap:
-                self.result = pod.run(argv, timeout=self.seconds)
-                cap.wait(0.3)
+            run = self.lab.run_captured(self.source.value, argv, list(self.points.value), seconds=self.seconds)
+            self.result = run.result
             self.progress.value = 2
-            self.packets = cap.packets
+            self.packets = run.packets
             self._show(list(self.points.value))
             self.progress.value = 3
             code = self.result.returncode
@@ -180,6 +180,7 @@ class CapturePanel:
                 display(HTML(rows.to_html(index=False)) if len(rows) else HTML("<i>no packets here</i>"))
             children.append(out)
         self.tabs.children = children
+        self.tabs.layout.display = ""
         for i, point in enumerate(lanes):
             self.tabs.set_title(i, point)
         self.figure = ladder(pk, lanes)

@@ -1,4 +1,4 @@
-"""Shared test plumbing.
+"""Shared test plumbing (tests/ and the nbval run of labs/).
 
 Tests marked ``root`` need root, network namespaces, veth and (for the datapath) bcc. On a
 machine without them they skip with the reason; under CI (CI=true) a missing requirement is
@@ -25,6 +25,25 @@ def _root_problem() -> str | None:
 
 
 ROOT_PROBLEM = _root_problem()
+
+# Notebooks (nbval) and exports use their own labs, never a learner's "default" lab: the
+# kernels inherit this environment. Removed at the end of the session.
+NOTEBOOK_LAB = os.environ.setdefault("LABKIT_LAB", f"nb{os.getpid() % 100000}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if ROOT_PROBLEM is None:
+        from labkit.embedded.backend import EmbeddedBackend
+        from labkit.embedded.names import existing_labs
+        for lab in existing_labs():
+            if lab == NOTEBOOK_LAB or lab.startswith(NOTEBOOK_LAB + "-"):
+                EmbeddedBackend(lab).down()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:   # notebooks build real labs: they need what root tests need
+        if item.nodeid.startswith("labs/") and item.nodeid.split("::")[0].endswith(".ipynb"):
+            item.add_marker(pytest.mark.root)
 
 
 def pytest_runtest_setup(item):

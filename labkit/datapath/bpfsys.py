@@ -1,0 +1,210 @@
+"""The bpf(2) system call, through ctypes: maps, pins, program load and cgroup attach.
+
+Why not bcc for this: bcc binds maps and programs to the process that compiled them. The
+lab needs the opposite: maps created once per node and pinned, programs loaded from a
+cached compile, and any later process (CLI, notebook) reading the pinned maps fast, with
+BPF_MAP_LOOKUP_BATCH. The attr layouts follow include/uapi/linux/bpf.h.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import struct
+
+from ..errors import LabError
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+SYS_BPF = 321  # x86_64
+
+# commands
+MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
+PROG_LOAD, OBJ_PIN, OBJ_GET, PROG_ATTACH, PROG_DETACH = 5, 6, 7, 8, 9
+OBJ_GET_INFO_BY_FD = 15
+MAP_LOOKUP_BATCH, MAP_DELETE_BATCH = 24, 27
+
+# map types
+MAP_HASH, MAP_ARRAY, MAP_PERCPU_HASH, MAP_LRU_HASH, MAP_LPM_TRIE, MAP_RINGBUF = 1, 2, 5, 9, 11, 27
+# program types and cgroup attach types
+PROG_SCHED_CLS, PROG_CGROUP_SOCK_ADDR = 3, 18
+ATTACH = {"connect4": 10, "sendmsg4": 14, "recvmsg4": 19, "getpeername4": 29}
+BPF_F_ALLOW_MULTI = 2
+
+
+def possible_cpus() -> int:
+    """Number of possible CPUs (the value count of a per-CPU map entry)."""
+    text = open("/sys/devices/system/cpu/possible").read().strip()
+    n = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        n += (int(hi) if hi else int(lo)) - int(lo) + 1
+    return n
+
+
+def _sys(cmd: int, attr: ctypes.Array) -> int:
+    r = _libc.syscall(SYS_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def _attr(fmt: str, *vals) -> ctypes.Array:
+    raw = struct.pack(fmt, *vals)
+    buf = ctypes.create_string_buffer(128)
+    ctypes.memmove(buf, raw, len(raw))
+    return buf
+
+
+def _addr(buf) -> int:
+    return ctypes.addressof(buf) if buf is not None else 0
+
+
+# ------------------------------------------------------------------ objects
+def obj_get(path: str) -> int:
+    p = ctypes.create_string_buffer(path.encode())
+    try:
+        return _sys(OBJ_GET, _attr("=QII", _addr(p), 0, 0))
+    except OSError as e:
+        raise LabError(f"cannot open pinned BPF object {path}: {e.strerror}", exit_code=1) from None
+
+
+def obj_pin(fd: int, path: str) -> None:
+    p = ctypes.create_string_buffer(path.encode())
+    _sys(OBJ_PIN, _attr("=QII", _addr(p), fd, 0))
+
+
+def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, flags: int, name: str) -> int:
+    n = name.encode()[:15].ljust(16, b"\0")
+    return _sys(MAP_CREATE, _attr("=7I16s", map_type, key_size, value_size, max_entries, flags, 0, 0, n))
+
+
+class MapInfo:
+    def __init__(self, fd: int) -> None:
+        info = ctypes.create_string_buffer(88)
+        _sys(OBJ_GET_INFO_BY_FD, _attr("=IIQ", fd, 88, _addr(info)))
+        (self.type, self.id, self.key_size, self.value_size, self.max_entries, self.flags,
+         name) = struct.unpack_from("=6I16s", info.raw)
+        self.name = name.rstrip(b"\0").decode()
+
+
+# ------------------------------------------------------------------ elements
+def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value_size)
+    try:
+        _sys(MAP_LOOKUP_ELEM, _attr("=IIQQQ", fd, 0, _addr(k), _addr(v), 0))
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise
+    return v.raw
+
+
+def update(fd: int, key: bytes, value: bytes, flags: int = 0) -> None:
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    _sys(MAP_UPDATE_ELEM, _attr("=IIQQQ", fd, 0, _addr(k), _addr(v), flags))
+
+
+def delete(fd: int, key: bytes) -> bool:
+    k = ctypes.create_string_buffer(key, len(key))
+    try:
+        _sys(MAP_DELETE_ELEM, _attr("=IIQQQ", fd, 0, _addr(k), 0, 0))
+        return True
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return False
+        raise
+
+
+def keys(fd: int, key_size: int) -> list[bytes]:
+    """All keys by BPF_MAP_GET_NEXT_KEY (LPM tries have no batch ops)."""
+    out: list[bytes] = []
+    cur = None
+    nxt = ctypes.create_string_buffer(key_size)
+    while True:
+        k = ctypes.create_string_buffer(cur, key_size) if cur is not None else None
+        try:
+            _sys(MAP_GET_NEXT_KEY, _attr("=IIQQ", fd, 0, _addr(k), _addr(nxt)))
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return out
+            raise
+        cur = nxt.raw
+        out.append(cur)
+
+
+def lookup_batch(fd: int, key_size: int, value_size: int, max_entries: int) -> tuple[bytes, bytes, int]:
+    """Every (key, value) of a hash map with BPF_MAP_LOOKUP_BATCH: one or a few system
+    calls for the whole map, into two flat buffers (count entries each)."""
+    chunk = max(1, min(max_entries, 1 << 17))
+    keys_buf = ctypes.create_string_buffer(key_size * chunk)
+    vals_buf = ctypes.create_string_buffer(value_size * chunk)
+    in_b = ctypes.create_string_buffer(8)
+    out_b = ctypes.create_string_buffer(8)
+    kparts, vparts, total = [], [], 0
+    first = True
+    while True:
+        attr = _attr("=QQQQIIQQ", 0 if first else _addr(in_b), _addr(out_b), _addr(keys_buf), _addr(vals_buf),
+                     chunk, fd, 0, 0)
+        done = False
+        try:
+            _sys(MAP_LOOKUP_BATCH, attr)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            done = True
+        n = struct.unpack_from("=I", attr.raw, 32)[0]
+        if n:
+            kparts.append(keys_buf.raw[:n * key_size])
+            vparts.append(vals_buf.raw[:n * value_size])
+            total += n
+        if done:
+            break
+        ctypes.memmove(in_b, out_b, 8)
+        first = False
+    return b"".join(kparts), b"".join(vparts), total
+
+
+def delete_batch(fd: int, keys_blob: bytes, key_size: int) -> None:
+    n = len(keys_blob) // key_size
+    if not n:
+        return
+    k = ctypes.create_string_buffer(keys_blob, len(keys_blob))
+    try:
+        _sys(MAP_DELETE_BATCH, _attr("=QQQQIIQQ", 0, 0, _addr(k), 0, n, fd, 0, 0))
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise
+
+
+# ------------------------------------------------------------------ programs
+class VerifierError(Exception):
+    def __init__(self, name: str, err: str, log: str) -> None:
+        super().__init__(f"{name}: {err}")
+        self.name, self.err, self.log = name, err, log
+
+
+def prog_load(insns: bytes, prog_type: int, name: str, expected_attach_type: int = 0) -> int:
+    """BPF_PROG_LOAD; on failure raise VerifierError carrying the verifier's log."""
+    code = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(b"GPL")
+    n = name.encode()[:15].ljust(16, b"\0")
+    for level, size in ((0, 0), (1, 1 << 22)):
+        log = ctypes.create_string_buffer(size) if size else None
+        attr = _attr("=IIQQIIQII16sII", prog_type, len(insns) // 8, _addr(code), _addr(lic), level, size,
+                     _addr(log), 0, 0, n, 0, expected_attach_type)
+        try:
+            return _sys(PROG_LOAD, attr)
+        except OSError as e:
+            if level == 1:
+                text = log.value.decode(errors="replace") if log is not None else ""
+                raise VerifierError(name, e.strerror, text) from None
+    raise AssertionError("unreachable")
+
+
+def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int = BPF_F_ALLOW_MULTI) -> None:
+    _sys(PROG_ATTACH, _attr("=IIII", target_fd, prog_fd, attach_type, flags))

@@ -1,0 +1,135 @@
+"""Loading templates into a node: its pinned maps, its programs, their attach points.
+
+Per node (as per Cilium agent): maps under /sys/fs/bpf/labkit/<lab>/<node>/, created from
+the template's shapes (reused if already pinned); programs loaded with those maps'
+fds patched into their map references and pinned as prog_<function>, so ``apply`` (a
+later process) attaches cil_from_container to new lxcs without compiling; tc filters
+(clsact) inside the node's network namespace; cgroup hooks on the node's cgroup.
+Nothing is attached in the host's root namespace.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import LabError
+from . import bpfsys
+from .build import Template
+
+PROG_TYPES = {"sched_cls": bpfsys.PROG_SCHED_CLS, "cgroup_sock_addr": bpfsys.PROG_CGROUP_SOCK_ADDR}
+TC_INGRESS, TC_EGRESS = "ffff:fff2", "ffff:fff3"
+# tc filter names, as `tc filter show` prints them for Cilium's programs
+TC_NAMES = {"cil_from_container": "cil_from_container", "cil_from_netdev": "cil_from_netdev",
+            "cil_to_netdev": "cil_to_netdev"}
+
+
+def ensure_bpffs() -> None:
+    """Mount the BPF filesystem at /sys/fs/bpf if it is not (pins need it)."""
+    if os.path.ismount("/sys/fs/bpf"):
+        return
+    os.makedirs("/sys/fs/bpf", exist_ok=True)
+    r = subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"cannot mount the BPF filesystem at /sys/fs/bpf: {r.stderr.strip()}", exit_code=1)
+
+
+def open_maps(pin_dir: Path, templates: dict[str, Template]) -> dict[str, int]:
+    """fds of the node's maps, created and pinned on first use."""
+    pin_dir.mkdir(parents=True, exist_ok=True)
+    fds: dict[str, int] = {}
+    for t in templates.values():
+        for name, m in t.maps.items():
+            if name in fds:
+                continue
+            path = pin_dir / name
+            if path.exists():
+                fds[name] = bpfsys.obj_get(str(path))
+            else:
+                fd = bpfsys.map_create(m["type"], m["key_size"], m["value_size"], m["max_entries"], m["flags"], name)
+                bpfsys.obj_pin(fd, str(path))
+                fds[name] = fd
+    return fds
+
+
+def load_programs(pin_dir: Path, templates: dict[str, Template], map_fds: dict[str, int]) -> dict[str, int]:
+    """Load every program with this node's maps and pin it; function name -> prog fd."""
+    out: dict[str, int] = {}
+    for src, t in templates.items():
+        for fn, p in t.progs.items():
+            insns = bytearray(p["insns"])
+            for idx, name in p["relocs"]:
+                struct.pack_into("<i", insns, idx * 8 + 4, map_fds[name])
+            attach = bpfsys.ATTACH.get(p["attach"], 0)
+            try:
+                fd = bpfsys.prog_load(bytes(insns), PROG_TYPES[p["type"]], fn, attach)
+            except bpfsys.VerifierError as e:
+                raise LabError(f"the verifier rejected {fn} (bpf/{src}): {e.err}; verifier log (end): "
+                               f"{_tail(e.log)}", exit_code=1) from None
+            path = pin_dir / f"prog_{fn}"
+            if path.exists():
+                path.unlink()
+            bpfsys.obj_pin(fd, str(path))
+            out[fn] = fd
+    return out
+
+
+def _tail(log: str, lines: int = 12) -> str:
+    return " | ".join(log.strip().splitlines()[-lines:])
+
+
+def tc_attach(netns: str, ifname: str, prog_fd: int, fn: str, direction: str) -> None:
+    """Attach ``prog_fd`` to ``ifname`` (clsact ingress or egress) inside ``netns``.
+
+    pyroute2 drives its netlink socket with an asyncio loop; in a notebook kernel a loop
+    is already running in this thread, so the work runs in a short-lived thread."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_tc_attach, netns, ifname, prog_fd, fn, direction).result()
+
+
+def _tc_attach(netns: str, ifname: str, prog_fd: int, fn: str, direction: str) -> None:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+    with IPRoute(netns=netns) as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise LabError(f"no interface {ifname} in {netns}", exit_code=1)
+        idx = found[0]
+        try:
+            ipr.tc("add", "clsact", idx)
+        except NetlinkError as e:
+            if e.code != 17:  # EEXIST: clsact already there
+                raise
+        parent = TC_INGRESS if direction == "ingress" else TC_EGRESS
+        try:
+            ipr.tc("del-filter", "bpf", idx, ":1", parent=parent)
+        except NetlinkError:
+            pass
+        ipr.tc("add-filter", "bpf", idx, ":1", fd=prog_fd, name=TC_NAMES.get(fn, fn), parent=parent,
+               classid=1, direct_action=True)
+
+
+def cgroup_attach(cgroup: Path, prog_fd: int, attach: str) -> None:
+    fd = os.open(str(cgroup), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        bpfsys.prog_attach(prog_fd, fd, bpfsys.ATTACH[attach])
+    finally:
+        os.close(fd)
+
+
+def pinned_prog(pin_dir: Path, fn: str) -> int:
+    return bpfsys.obj_get(str(pin_dir / f"prog_{fn}"))
+
+
+class Timer:
+    """Wall-clock seconds of a block, for the compile/load benchmark figures."""
+
+    def __enter__(self) -> "Timer":
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.monotonic() - self.t0

@@ -1,0 +1,50 @@
+"""Names Cilium prints for drop reasons, observation points, trace states, files.
+
+From cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_to_ids.h
+(only the codes our datapath can produce, plus Forwarded).
+"""
+from __future__ import annotations
+
+DROP_REASONS = {
+    0: "Success",
+    132: "Invalid source ip",
+    134: "Invalid packet",
+    135: "CT: Truncated or invalid header",
+    139: "Unsupported L3 protocol",
+    141: "Error writing to packet",
+    142: "Unknown L4 protocol",
+    153: "Error while correcting L3 checksum",
+    154: "Error while correcting L4 checksum",
+    158: "Service backend not found",
+    167: "No mapping for NAT masquerade",
+    169: "FIB lookup failed",
+    174: "Is a ClusterIP",
+    196: "TTL exceeded",
+}
+METRIC_REASON_FORWARDED = "Forwarded"
+DIRECTIONS = {1: "INGRESS", 2: "EGRESS", 3: "SERVICE"}
+FILES = {1: "bpf_host.c", 2: "bpf_lxc.c", 5: "bpf_sock.c"}
+
+# enum trace_point -> (monitor observationPoint, Hubble TraceObservationPoint)
+OBS_POINTS = {
+    0: ("to-endpoint", "TO_ENDPOINT"), 1: ("to-proxy", "TO_PROXY"), 2: ("to-host", "TO_HOST"),
+    3: ("to-stack", "TO_STACK"), 4: ("to-overlay", "TO_OVERLAY"), 5: ("from-endpoint", "FROM_ENDPOINT"),
+    6: ("from-proxy", "FROM_PROXY"), 7: ("from-host", "FROM_HOST"), 8: ("from-stack", "FROM_STACK"),
+    9: ("from-overlay", "FROM_OVERLAY"), 10: ("from-network", "FROM_NETWORK"), 11: ("to-network", "TO_NETWORK"),
+}
+TRACE_STATES = {0: "new", 1: "established", 2: "reply", 3: "related", 4: "reopened", 5: "unknown"}
+RESERVED_IDENTITIES = {1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init", 6: "remote-node",
+                       7: "kube-apiserver", 8: "ingress"}
+
+
+def drop_reason(code: int) -> str:
+    return DROP_REASONS.get(code, f"Unknown drop reason ({code})")
+
+
+def metric_reason(code: int) -> str:
+    return METRIC_REASON_FORWARDED if code == 0 else drop_reason(code)
+
+
+def identity_name(ident: int) -> str:
+    """NumericIdentity.String(): reserved ids by name."""
+    return RESERVED_IDENTITIES.get(ident, str(ident))

@@ -1,0 +1,47 @@
+"""Turning bpf/*.c into one translation unit for bcc.
+
+bcc rewrites map accesses (``cilium_lxc.lookup(&k)``) into helper calls only in the main
+file it compiles, not in included headers; a header's map access would become an indirect
+call the verifier rejects ("unknown opcode 8d"). So the local ``#include "lib/..."`` lines
+are inlined here, each header once, with ``#line`` markers so that ``__LINE__`` (used in
+drop notifications and metrics, as in Cilium) and compiler errors still name the real
+file and line.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+# $LABKIT_BPF_DIR: another copy of bpf/ (to develop programs, or to test failure paths)
+BPF_DIR = Path(os.environ.get("LABKIT_BPF_DIR") or Path(__file__).resolve().parent.parent.parent / "bpf").resolve()
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
+
+
+def inline(path: Path, _seen: set[Path] | None = None) -> str:
+    """``path`` with its local includes inlined (once each), #line-annotated."""
+    seen = set() if _seen is None else _seen
+    path = path.resolve()
+    out = [f'#line 1 "{path.relative_to(BPF_DIR)}"']
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        m = _INCLUDE.match(line)
+        if m:
+            inc = (path.parent / m.group(1)).resolve()
+            if not inc.exists():
+                inc = (BPF_DIR / m.group(1)).resolve()
+            if inc not in seen:
+                seen.add(inc)
+                out.append(inline(inc, seen))
+            out.append(f'#line {n + 1} "{path.relative_to(BPF_DIR)}"')
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def program_text(name: str) -> str:
+    """The full text of ``bpf/<name>``, ready for ``BPF(text=...)``."""
+    if not (BPF_DIR / name).exists():
+        from ..errors import LabError
+        raise LabError(f"the datapath source {BPF_DIR / name} is missing; run labkit from its checkout "
+                       f"or set LABKIT_BPF_DIR to the bpf/ folder", exit_code=1)
+    return inline(BPF_DIR / name)

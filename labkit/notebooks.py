@@ -1,0 +1,90 @@
+"""Keeping labs/*.ipynb clean in the repository: no outputs, no execution counts, except
+the outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` (what nbval compares, lax mode).
+
+    python -m labkit.notebooks            # re-run every lab and store the checked outputs
+    python -m labkit.notebooks --check    # exit 1 if a notebook is not clean
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+CHECK = "# NBVAL_CHECK_OUTPUT"
+KEEP_NB_METADATA = ("kernelspec", "language_info")
+
+
+def is_checked(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK)
+
+
+def clean(nb):
+    """Strip what changes from run to run; keep the checked cells' outputs."""
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k in KEEP_NB_METADATA}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+        cell.id = f"cell-{i:02d}"   # stable ids: diffs show content changes only
+        if cell.cell_type != "code":
+            continue
+        if is_checked(cell):
+            # nbval takes a cell without an execution count for one never run: number the
+            # checked cells by position (stable), and only them.
+            cell.execution_count = i
+            for out in cell.outputs:
+                if out.get("output_type") == "execute_result":
+                    out["execution_count"] = i
+                    out["metadata"] = {}
+        else:
+            cell.execution_count = None
+            cell.outputs = []
+    return nb
+
+
+def problems(nb) -> list[str]:
+    """Why ``nb`` is not clean (empty when it is)."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.execution_count is not None and not is_checked(cell):
+            out.append(f"cell {i}: execution count stored")
+        if cell.outputs and not is_checked(cell):
+            out.append(f"cell {i}: outputs stored in an unchecked cell")
+        if is_checked(cell) and not cell.outputs:
+            out.append(f"cell {i}: checked cell without its expected output")
+    if "widgets" in nb.metadata:
+        out.append("widget state stored")
+    return out
+
+
+def refresh(paths: list[Path]) -> None:
+    import nbformat
+    from .export import run_notebook
+    for path in paths:
+        nb = clean(run_notebook(path))
+        nb.nbformat_minor = 5
+        nbformat.write(nb, path)
+        print(f"refreshed {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import nbformat
+    from .export import LABS, notebooks
+    ap = argparse.ArgumentParser(prog="python -m labkit.notebooks")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("paths", nargs="*", type=Path)
+    args = ap.parse_args(argv)
+    paths = args.paths or notebooks(LABS)
+    if args.check:
+        bad = {p: problems(nbformat.read(p, as_version=4)) for p in paths}
+        for p, why in bad.items():
+            for w in why:
+                print(f"{p}: {w}")
+        return 1 if any(bad.values()) else 0
+    refresh(paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
