@@ -1,7 +1,6 @@
 """The capture panel and the map explorer, driven from Python: set values, click, read."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from labkit import tables
@@ -101,3 +100,23 @@ def test_capture_panel_on_a_real_lab():
         panel.command.value = ""
         panel.run_button.click()
         assert "type a command" in panel.status.value
+
+
+@pytest.mark.root
+def test_map_explorer_on_a_real_datapath():
+    with running_lab("wmx") as lab:
+        pods = lab.pods.set_index("name")
+        web = pods[(pods.app == "whoami") & (pods.node == "kind-worker")].ip.iloc[0]
+        assert lab.pod("client-pod").run(["curl", "-s", "--max-time", "5", f"http://{web}"]).returncode == 0
+        ex = MapExplorer(lab)
+        ex.node.value = "kind-worker"
+        ex.map.value = "ct"
+        assert {"OUT", "IN"} <= set(ex.table.direction) and web in set(ex.table.dst_ip)
+        ex.flush_button.click()
+        ex.confirm_button.click()
+        assert len(ex.table) == 0 and len(lab.maps("kind-worker").ct()) == 0
+        ex.map.value = "lb"
+        assert set(ex.table.frontend_ip) == {lab.services.cluster_ip.iloc[0]}
+        assert ex.figure.data[0].type == "sankey"
+        ex.map.value = "endpoints"
+        assert set(pods[pods.node == "kind-worker"].ip) <= set(ex.table.ip)

@@ -14,7 +14,6 @@ Record: u64 time_ns (CLOCK_REALTIME), u32 length, then the raw struct trace_noti
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import struct
@@ -24,55 +23,35 @@ from pathlib import Path
 
 REC_HDR = struct.Struct("=QI")
 MAX_BYTES = 16 << 20
-_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 
 
 class _Sink:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.f = open(path, "ab")
+        self.f = open(path, "ab", buffering=0)   # a record is in the file before it leaves the ring
 
     def write(self, data: bytes) -> None:
         self.f.write(REC_HDR.pack(time.time_ns(), len(data)) + data)
         if self.f.tell() > MAX_BYTES:
             self.f.close()
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self.f = open(self.path, "ab")
+            self.f = open(self.path, "ab", buffering=0)
 
 
 def run(bpffs: Path, out_dir: Path, nodes: list[str], ready_fd: int = -1) -> None:
     from . import bpfsys
-    lib = ctypes.CDLL("libbcc.so.0")
-    lib.bpf_new_ringbuf.restype = ctypes.c_void_p
-    lib.bpf_new_ringbuf.argtypes = [ctypes.c_int, _CB, ctypes.c_void_p]
-    lib.bpf_add_ringbuf.restype = ctypes.c_int
-    lib.bpf_add_ringbuf.argtypes = [ctypes.c_void_p, ctypes.c_int, _CB, ctypes.c_void_p]
-    lib.bpf_poll_ringbuf.restype = ctypes.c_int
-    lib.bpf_poll_ringbuf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    from .ringbuf import RingBuffer, poll_all
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks = [_Sink(out_dir / f"{n}.bin") for n in nodes]
-
-    def on_event(ctx, data, size) -> int:
-        sinks[ctx or 0].write(ctypes.string_at(data, size))
-        return 0
-
-    cb = _CB(on_event)
-    rb = None
-    for i, n in enumerate(nodes):
-        fd = bpfsys.obj_get(str(bpffs / n / "cilium_events"))
-        if rb is None:
-            rb = lib.bpf_new_ringbuf(fd, cb, ctypes.c_void_p(i))
-        else:
-            lib.bpf_add_ringbuf(rb, fd, cb, ctypes.c_void_p(i))
+    fds = [bpfsys.obj_get(str(bpffs / n / "cilium_events")) for n in nodes]
+    rings = [RingBuffer(fd, bpfsys.MapInfo(fd).max_entries, sink.write) for fd, sink in zip(fds, sinks)]
     if ready_fd >= 0:
         os.write(ready_fd, b"ready")
         os.close(ready_fd)
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     while not stop:
-        lib.bpf_poll_ringbuf(rb, 200)
-        for s in sinks:
-            s.f.flush()
+        poll_all(rings, 200)
 
 
 def main(argv: list[str] | None = None) -> None:

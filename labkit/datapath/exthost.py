@@ -8,10 +8,7 @@ an answer only if its packets were masqueraded to the node IP.
 """
 from __future__ import annotations
 
-import os
-import select
-import subprocess
-import sys
+import time
 
 from ..embedded import netns
 from ..embedded.names import LabNames
@@ -39,18 +36,8 @@ def create(names: LabNames) -> None:
 
 
 def _start_server(names: LabNames, ns: str) -> None:
-    from ..embedded.processes import WHOAMI
-    log_dir = names.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    r, w = os.pipe()
-    argv = netns.exec_argv(ns, [sys.executable, "-I", "-S", str(WHOAMI), "--name", "external", "--ip", EXT_IP,
-                                "--port", str(EXT_PORT), "--ready-fd", str(w)])
-    with open(log_dir / "ext.log", "ab") as log:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(w,),
-                         start_new_session=True)
-    os.close(w)
-    ready, _, _ = select.select([r], [], [], 10)
-    ok = bool(ready) and os.read(r, 16).startswith(b"ready")
-    os.close(r)
-    if not ok:
-        raise LabError(f"the external host's server did not start; see {log_dir}/ext.log", exit_code=1)
+    from ..embedded.processes import await_ready, spawn_ready, whoami_argv
+    log = names.state_dir / "logs" / "ext.log"
+    _, r = spawn_ready(whoami_argv(ns, "external", EXT_IP, EXT_PORT), log)
+    if not await_ready(r, time.monotonic() + 10):
+        raise LabError(f"the external host's server did not start; see {log}", exit_code=1)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -77,22 +75,15 @@ def add_pods(names: LabNames, plan: Plan, pods: list[PodPlan], links: dict[str, 
 
 def start_agent(names: LabNames, nodes: list[str]) -> int:
     """Start the event agent in the lab's cgroup; return its PID once it reads the rings."""
+    from ..embedded.processes import await_ready, spawn_ready
     cg = names.cgroup / AGENT_CGROUP
     cg.mkdir(parents=True, exist_ok=True)
-    log_dir = names.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    r, w = os.pipe()
-    argv = [sys.executable, "-m", "labkit.datapath.agent", "--bpffs", str(names.bpffs),
-            "--out", str(names.state_dir / "events"), "--ready-fd", str(w), *nodes]
+    log = names.state_dir / "logs" / "agent.log"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent.parent))
-    with open(log_dir / "agent.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(w,), env=env,
-                                start_new_session=True, preexec_fn=netns.join_cgroup(cg))
-    os.close(w)
-    ready, _, _ = select.select([r], [], [], 15)
-    ok = bool(ready) and os.read(r, 16).startswith(b"ready")
-    os.close(r)
-    if not ok:
-        raise LabError(f"the event agent did not start; see {log_dir}/agent.log", exit_code=1)
+    proc, r = spawn_ready(lambda fd: [sys.executable, "-m", "labkit.datapath.agent", "--bpffs", str(names.bpffs),
+                                      "--out", str(names.state_dir / "events"), "--ready-fd", str(fd), *nodes],
+                          log, cgroup=cg, env=env)
+    if not await_ready(r, time.monotonic() + 15):
+        raise LabError(f"the event agent did not start; see {log}", exit_code=1)
     (names.state_dir / "agent.pid").write_text(str(proc.pid))
     return proc.pid

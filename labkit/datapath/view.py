@@ -6,6 +6,7 @@ process can do it while the lab runs.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Iterator
 
@@ -60,10 +61,24 @@ class DatapathView:
         since = 0 if seconds is None else ev.now_ns() - int(seconds * 1e9)
         rows: list[dict] = []
         for n in self.nodes(node):
+            self._drained(n)
             recs = ev.read_records(self.names.state_dir / "events", n, since)
             rows += ev.decode(recs, n, self.ifnames(n) if recs else {})
         rows.sort(key=lambda r: r["time"])
         return ev.select(rows, from_, to, related_to)
+
+    def _drained(self, node: str) -> None:
+        """Let the agent move every event produced so far into its file before reading."""
+        from . import bpfsys
+        from .ringbuf import wait_drained
+        try:
+            fd = bpfsys.obj_get(str(self.names.bpffs / node / "cilium_events"))
+        except LabError:
+            return
+        try:
+            wait_drained(fd)
+        finally:
+            os.close(fd)
 
     def monitor(self, node: str | None = None, from_: int | None = None, to: int | None = None,
                 related_to: int | None = None, seconds: float | None = None, *,

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..errors import LabError
 from ..plan import Plan, PodPlan
@@ -32,30 +32,43 @@ def make_cgroups(names: LabNames, plan: Plan) -> None:
         names.node_cgroup(n.name).mkdir(parents=True, exist_ok=True)
 
 
+def spawn_ready(argv: Callable[[int], list[str]], log: Path, *, cgroup: Path | None = None,
+                env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """Start a daemon that writes "ready" to the fd number it is given (``argv(fd)``) once
+    it serves; return it and the read end to hand to :func:`await_ready`."""
+    r, w = os.pipe()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv(w), stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(w,), env=env,
+                                start_new_session=True, preexec_fn=netns.join_cgroup(cgroup))
+    os.close(w)
+    return proc, r
+
+
+def await_ready(r: int, deadline: float) -> bool:
+    """Whether the daemon behind pipe ``r`` said "ready" before ``deadline`` (monotonic)."""
+    ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
+    ok = bool(ready) and os.read(r, 16).startswith(b"ready")
+    os.close(r)
+    return ok
+
+
+def whoami_argv(netns_name: str, name: str, ip: str, port: int) -> Callable[[int], list[str]]:
+    """The whoami server (labkit/workloads/whoami.py) in ``netns_name``, for spawn_ready."""
+    return lambda fd: netns.exec_argv(netns_name, [sys.executable, "-I", "-S", str(WHOAMI), "--name", name,
+                                                   "--ip", ip, "--port", str(port), "--ready-fd", str(fd)])
+
+
 def start_workloads(names: LabNames, plan: Plan, pods: Iterable[PodPlan], timeout: float = 10.0) -> dict[str, int]:
     """Start the programs of ``pods``; return their PIDs once each is listening."""
-    started: list[tuple[PodPlan, subprocess.Popen, int]] = []
     log_dir = names.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for p in pods:
-        if p.app != "whoami":
-            continue  # netshoot pods are idle: commands are run in them on demand
-        r, w = os.pipe()
-        argv = netns.exec_argv(names.pod(p.namespace, p.name), [
-            sys.executable, "-I", "-S", str(WHOAMI), "--name", p.name, "--ip", p.ip,
-            "--port", str(p.port), "--ready-fd", str(w)])
-        with open(log_dir / f"{p.namespace}.{p.name}.log", "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(w,),
-                                    start_new_session=True, preexec_fn=netns.join_cgroup(names.node_cgroup(p.node)))
-        os.close(w)
-        started.append((p, proc, r))
-    pids: dict[str, int] = {}
+    started = [(p, *spawn_ready(whoami_argv(names.pod(p.namespace, p.name), p.name, p.ip, p.port),
+                                log_dir / f"{p.namespace}.{p.name}.log", cgroup=names.node_cgroup(p.node)))
+               for p in pods if p.app == "whoami"]   # netshoot pods are idle: commands run in them on demand
     deadline = time.monotonic() + timeout
+    pids: dict[str, int] = {}
     for p, proc, r in started:
-        ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
-        ok = bool(ready) and os.read(r, 16).startswith(b"ready")
-        os.close(r)
-        if not ok:
+        if not await_ready(r, deadline):
             raise LabError(f"pod {p.key} did not start its whoami server; see {log_dir}/{p.namespace}.{p.name}.log",
                            exit_code=1)
         pids[p.key] = proc.pid

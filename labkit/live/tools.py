@@ -192,7 +192,7 @@ def doctor(lab: str = "kind") -> list[Check]:
     if ver is not None:
         ok = ver == f"v{V.CILIUM_VERSION}"
         out.append((f"cilium version {V.CILIUM_VERSION} (found {ver})", ok,
-                    "" if ok else f"recreate the lab: `labkit down --backend kind` then `labkit up --backend kind`"))
+                    "" if ok else "recreate the lab: `labkit down --backend kind` then `labkit up --backend kind`"))
 
     for dep, what in (("cilium-operator", "cilium operator"), ("hubble-relay", "hubble relay")):
         d = kjson("-n", "kube-system", "get", "deployment", dep) or {}
