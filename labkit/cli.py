@@ -44,9 +44,9 @@ def cmd_up(args) -> int:
         if args.datapath or args.set:
             raise LabError("--datapath and --set are for the embedded backend; the kind backend installs "
                            "Cilium with cluster/cilium-values.yaml")
-        print(lab.up())
-    else:
-        print(lab.up(datapath=args.datapath, options=parse_set(args.set or [])))
+        print(lab.up())          # kind bring-up applies cluster/manifests itself
+        return 0
+    print(lab.up(datapath=args.datapath, options=parse_set(args.set or [])))
     if not args.no_hint:
         print(f"next: labkit apply cluster/manifests{_lab_flag(args)}")
     return 0
@@ -186,15 +186,22 @@ def _lab_flag(args) -> str:
 # ---------------------------------------------------------------- parser
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and the help says the rest)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--lab", default=os.environ.get("LABKIT_LAB"), help="lab name (default: default)")
     common.add_argument("--backend", choices=("embedded", "kind"), default=os.environ.get("LABKIT_BACKEND"),
                         help="embedded (default) or kind")
-    out = argparse.ArgumentParser(add_help=False)
+    out = Parser(add_help=False)
     out.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
-    p = argparse.ArgumentParser(prog="labkit", description="A teaching lab for Cilium networking.",
+    p = Parser(prog="labkit", description="A teaching lab for Cilium networking.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 

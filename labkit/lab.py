@@ -198,6 +198,9 @@ def connect(lab: str | None = None, backend: str | None = None) -> Lab:
     """The lab named ``lab`` (default "default", or $LABKIT_LAB) on ``backend``
     ("embedded", the default, or "kind"; or $LABKIT_BACKEND). Nothing is built here."""
     backend = backend or os.environ.get("LABKIT_BACKEND") or "embedded"
+    if backend == "kind":
+        # a kind cluster is named in cluster/kind.yaml ("kind"); --lab picks another one
+        lab = lab or os.environ.get("LABKIT_KIND_CLUSTER") or "kind"
     lab = lab or os.environ.get("LABKIT_LAB") or "default"
     if backend == "embedded":
         from .embedded.backend import EmbeddedBackend

@@ -27,9 +27,10 @@ def test_bad_input_is_one_line_and_exit_2(argv, message):
     assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_usage_errors_exit_2():
-    assert run("frobnicate").returncode == 2
-    assert run().returncode == 2
+def test_usage_errors_are_one_line_and_exit_2():
+    for argv in (["frobnicate"], [], ["bpf", "foo", "list"], ["capture"], ["up", "--datapath"]):
+        r = run(*argv)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "see labkit" in r.stderr, (argv, r.stderr)
 
 
 def test_help_lists_commands(capsys):

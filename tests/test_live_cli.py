@@ -1,0 +1,50 @@
+"""The labkit command on the kind backend, against the fake docker/kind/helm/kubectl."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
+from fakes import Fakes  # noqa: E402
+
+from labkit.cli import main  # noqa: E402
+
+
+@pytest.fixture
+def fakes(monkeypatch, tmp_path):
+    monkeypatch.delenv("LABKIT_LAB", raising=False)
+    return Fakes(monkeypatch, tmp_path)
+
+
+def test_up_status_exec_down_on_kind(fakes, capsys):
+    fakes.clusters()
+    assert main(["up", "--backend", "kind"]) == 0
+    kind_yaml = str(Path(__file__).resolve().parents[1] / "cluster" / "kind.yaml")
+    assert any(c[:6] == ["kind", "create", "cluster", "--name", "kind", "--config"] and c[6] == kind_yaml
+               for c in fakes.calls("kind"))
+    assert any("install" in c and "cilium/cilium" in c and "1.17.6" in c for c in fakes.calls("helm"))
+    capsys.readouterr()
+    assert main(["status", "--backend", "kind", "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["backend"] == "kind" and [n["name"] for n in doc["nodes"]] == [
+        "kind-control-plane", "kind-worker", "kind-worker2"]
+    assert main(["exec", "--backend", "kind", "kind-worker", "--", "ip", "route"]) == 0
+    assert fakes.calls("docker")[-1] == ["docker", "exec", "-i", "kind-worker", "ip", "route"]
+    assert main(["down", "--backend", "kind"]) == 0
+    assert ["kind", "delete", "cluster", "--name", "kind"] in fakes.calls("kind")
+
+
+def test_embedded_only_options_are_refused_on_kind(fakes, capsys):
+    assert main(["up", "--backend", "kind", "--set", "socketLB.enabled=false"]) == 2
+    assert "embedded backend" in capsys.readouterr().err
+    assert fakes.calls("kind") == []
+
+
+def test_missing_tool_is_one_line(fakes, tmp_path, capsys):
+    fakes.hide("helm", tmp_path)
+    code = main(["up", "--backend", "kind"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "helm" in err
