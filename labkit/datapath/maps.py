@@ -14,23 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..cilium import ct_flag_names
 from .. import tables
 from ..errors import LabError
 from . import bpfsys
 from . import layouts as L
 from .reasons import DIRECTIONS, FILES, metric_reason
 
-CT_FLAG_NAMES = ["RxClosing", "TxClosing", "Nat64", "LBLoopback", "SeenNonSyn", "NodePort", "ProxyRedirect",
-                 "DSRInternal", "FromL7LB", "", "FromTunnel"]
 FLUSHABLE = {"ct": ("cilium_ct4_global", "cilium_ct_any4_global"), "nat": ("cilium_snat_v4_external",)}
 
-
-def ct_flag_names(flags: int) -> str:
-    names = [n for i, n in enumerate(CT_FLAG_NAMES) if n and flags & (1 << i)]
-    known = sum(1 << i for i, n in enumerate(CT_FLAG_NAMES) if n)
-    if flags & ~known:
-        names.append(f"Unknown={flags & ~known:#04x}")
-    return " ".join(names)
 
 
 class NodeMapReader:

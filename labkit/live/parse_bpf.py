@@ -17,13 +17,11 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from ..cilium import ct_flag_names
 from ..errors import LabError
 from ..tables import CT, ENDPOINTS, IPCACHE, LB, METRICS, NAT
 
 PROTOS = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP"}
-# ctmap flagsString() names, bit 0 upwards (bit 9 is reserved and never printed).
-CT_FLAG_NAMES = ["RxClosing", "TxClosing", "Nat64", "LBLoopback", "SeenNonSyn", "NodePort",
-                 "ProxyRedirect", "DSRInternal", "FromL7LB", None, "FromTunnel"]
 TUPLE_F_IN, TUPLE_F_RELATED, TUPLE_F_SERVICE = 1, 2, 4
 
 _KV = re.compile(r"([A-Za-z_][\w]*)=(\S+)")
@@ -157,13 +155,6 @@ def parse_ct(text: str, node: str, *, byteorder: str = "little") -> pd.DataFrame
         ))
     return CT.frame(rows)
 
-
-def ct_flag_names(flags: int) -> str:
-    names = [n for i, n in enumerate(CT_FLAG_NAMES) if n and flags & (1 << i)]
-    known = sum(1 << i for i, n in enumerate(CT_FLAG_NAMES) if n)
-    if flags & ~known:
-        names.append(f"Unknown={flags & ~known:#04x}")
-    return " ".join(names)
 
 
 def _ct_json(records: list, node: str, byteorder: str) -> pd.DataFrame:
