@@ -32,7 +32,7 @@ def down(names: LabNames) -> None:
     shutil.rmtree(names.bpffs, ignore_errors=True)
     shutil.rmtree(names.state_dir, ignore_errors=True)
     # The shared parents go too once the last lab is gone.
-    for parent in (names.cgroup.parent, names.bpffs.parent, names.state_dir.parent):
+    for parent in (names.cgroup.parent, names.bpffs.parent, names.state_dir.parent, ETC_NETNS):
         try:
             parent.rmdir()
         except OSError:
