@@ -40,6 +40,37 @@ def _print(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def _kind(args):
+    """The kind backend when the command targets it (then Cilium itself answers), else None."""
+    if (getattr(args, "backend", None) or os.environ.get("LABKIT_BACKEND")) != "kind":
+        return None
+    from .lab import connect
+    return connect(getattr(args, "lab", None), "kind").backend
+
+
+def _kind_node(args) -> str:
+    node = args.node or os.environ.get("LABKIT_NODE")
+    if not node:
+        raise LabError("give --node NODE (a kind node, e.g. kind-worker)")
+    return node
+
+
+def on_kind(fn: Callable, live_map: str | None = None, flush: str | None = None) -> Callable:
+    """On the kind backend the command is Cilium's own: run it in the node's agent pod and
+    print exactly what it prints; on the embedded backend ``fn`` answers from our datapath."""
+    def run(args) -> int:
+        be = _kind(args)
+        if be is None:
+            return fn(args)
+        maps = be.maps(_kind_node(args))
+        if flush:
+            maps.flush(flush)
+        else:
+            _print(maps.raw(live_map, json=getattr(args, "output", "text") == "json"))
+        return 0
+    return run
+
+
 # ------------------------------------------------------------------ bpf ... list
 def cmd_endpoint_list(args) -> int:
     from .datapath import fmt
@@ -114,6 +145,15 @@ def cmd_metrics_list(args) -> int:
 
 # ------------------------------------------------------------------ monitor / observe
 def cmd_monitor(args) -> int:
+    be = _kind(args)
+    if be is not None:     # cilium-dbg monitor in the node's agent pod, streamed as it prints
+        import subprocess
+        argv = be.monitor_argv(_kind_node(args), from_=args.from_, to=args.to, related_to=args.related_to,
+                               duration=args.seconds or 24 * 3600, json=args.json)
+        try:
+            return subprocess.run(argv).returncode
+        except KeyboardInterrupt:
+            return 0
     from .datapath import events as ev
     v = _view(args)
     node = args.node or os.environ.get("LABKIT_NODE")
@@ -152,6 +192,13 @@ def _compact(f: dict) -> str:
 
 
 def cmd_observe(args) -> int:
+    be = _kind(args)
+    if be is not None:     # hubble observe in the node's agent pod
+        argv = ["hubble", "observe", "-o", "json" if args.output == "json" else "compact"]
+        argv += ["--all"] if args.all else ["--last", str(args.last)]
+        argv += ["--since", f"{int(args.since)}s"] if args.since else []
+        _print(be.cilium(_kind_node(args), argv, timeout=120).stdout)
+        return 0
     from .datapath import events as ev
     v = _view(args)
     node = args.node or os.environ.get("LABKIT_NODE")
@@ -189,9 +236,8 @@ def node_shell_env(lab, target: str) -> dict[str, str]:
     bindir.mkdir(parents=True, exist_ok=True)
     for tool in ("cilium", "cilium-dbg", "hubble"):
         script = bindir / tool
-        sub = '"$@"' if tool != "hubble" else '"$@"'
         script.write_text("#!/bin/sh\n# labkit: the blog's Cilium/Hubble commands, answered by labkit's datapath\n"
-                          f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli {sub}\n')
+                          f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli "$@"\n')
         script.chmod(0o755)
     return {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "LABKIT_NODE": target,
             "LABKIT_LAB": lab.name, "LABKIT_HOST_MNT": f"/proc/{os.getpid()}/ns/mnt"}
@@ -211,25 +257,25 @@ def register(add: Callable, common: argparse.ArgumentParser, out: argparse.Argum
     bpf = add("bpf", _need_sub, "read the eBPF datapath's maps, as `cilium bpf ...` prints them", parents=())
     maps = bpf.add_subparsers(dest="bpf_map", required=True, metavar="MAP")
     ep = maps.add_parser("endpoint", help="cilium_lxc: local endpoints").add_subparsers(required=True, metavar="CMD")
-    leaf(ep, "list", cmd_endpoint_list, "list local endpoints", (common, out, node))
+    leaf(ep, "list", on_kind(cmd_endpoint_list, "endpoints"), "list local endpoints", (common, out, node))
     ct = maps.add_parser("ct", help="connection tracking").add_subparsers(required=True, metavar="CMD")
-    sp = leaf(ct, "list", cmd_ct_list, "list CT entries", (common, out, node))
+    sp = leaf(ct, "list", on_kind(cmd_ct_list, "ct"), "list CT entries", (common, out, node))
     sp.add_argument("scope", choices=("global",), help="global (the only CT maps of the lab)")
     sp.add_argument("-d", "--time-diff", action="store_true", help="print remaining seconds")
-    sp = leaf(ct, "flush", cmd_ct_flush, "delete all CT entries", (common, node))
+    sp = leaf(ct, "flush", on_kind(cmd_ct_flush, flush="ct"), "delete all CT entries", (common, node))
     sp.add_argument("scope", choices=("global",))
     nat = maps.add_parser("nat", help="cilium_snat_v4_external").add_subparsers(required=True, metavar="CMD")
-    leaf(nat, "list", cmd_nat_list, "list NAT entries", (common, out, node))
-    leaf(nat, "flush", cmd_nat_flush, "delete all NAT entries", (common, node))
+    leaf(nat, "list", on_kind(cmd_nat_list, "nat"), "list NAT entries", (common, out, node))
+    leaf(nat, "flush", on_kind(cmd_nat_flush, flush="nat"), "delete all NAT entries", (common, node))
     lb = maps.add_parser("lb", help="service load balancer maps").add_subparsers(required=True, metavar="CMD")
-    leaf(lb, "list", cmd_lb_list, "list services and backend slots", (common, out, node))
+    leaf(lb, "list", on_kind(cmd_lb_list, "lb"), "list services and backend slots", (common, out, node))
     ipc = maps.add_parser("ipcache", help="cilium_ipcache").add_subparsers(required=True, metavar="CMD")
-    leaf(ipc, "list", cmd_ipcache_list, "list ipcache prefixes", (common, out, node))
+    leaf(ipc, "list", on_kind(cmd_ipcache_list, "ipcache"), "list ipcache prefixes", (common, out, node))
     met = maps.add_parser("metrics", help="cilium_metrics").add_subparsers(required=True, metavar="CMD")
-    leaf(met, "list", cmd_metrics_list, "forwarded/dropped packets by reason", (common, out, node))
+    leaf(met, "list", on_kind(cmd_metrics_list, "metrics"), "forwarded/dropped packets by reason", (common, out, node))
 
     svc = add("service", _need_sub, "services, as `cilium service list` prints them", parents=())
-    leaf(svc.add_subparsers(required=True, metavar="CMD"), "list", cmd_service_list, "list services",
+    leaf(svc.add_subparsers(required=True, metavar="CMD"), "list", on_kind(cmd_service_list, "services"), "list services",
          (common, out, node))
 
     sp = add("monitor", cmd_monitor, "datapath trace and drop events, as `cilium monitor` prints them",

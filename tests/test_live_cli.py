@@ -48,3 +48,18 @@ def test_missing_tool_is_one_line(fakes, tmp_path, capsys):
     code = main(["up", "--backend", "kind"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "helm" in err
+
+
+def test_blog_commands_on_kind_print_what_cilium_prints(fakes, capsys):
+    from labkit.live.backend import KindBackend
+    expected = KindBackend().maps("kind-worker").raw("endpoints")
+    assert main(["bpf", "endpoint", "list", "--backend", "kind", "--node", "kind-worker"]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n")
+    assert fakes.calls("kubectl")[-1][-4:] == ["cilium-dbg", "bpf", "endpoint", "list"]
+    assert main(["bpf", "ct", "flush", "global", "--backend", "kind", "--node", "kind-worker"]) == 0
+    assert fakes.calls("kubectl")[-1][-5:] == ["cilium-dbg", "bpf", "ct", "flush", "global"]
+    assert main(["service", "list", "--backend", "kind", "--node", "kind-worker", "-o", "json"]) == 0
+    assert fakes.calls("kubectl")[-1][-5:] == ["cilium-dbg", "service", "list", "-o", "json"]
+    capsys.readouterr()
+    assert main(["bpf", "nat", "list", "--backend", "kind"]) == 2
+    assert "--node" in capsys.readouterr().err
