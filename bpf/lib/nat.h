@@ -34,6 +34,17 @@ static __always_inline int snat_v4_needs_masquerade(struct lk_pkt *p, struct end
 	return 1;
 }
 
+/* snat_v4_init_tuple(): NAT keys are plain packet tuples (not reversed like CT keys). */
+static __always_inline void snat_v4_init_tuple(struct ipv4_ct_tuple *t, const struct lk_pkt *p, __u8 dir)
+{
+	t->saddr = p->saddr;
+	t->daddr = p->daddr;
+	t->sport = p->sport;
+	t->dport = p->dport;
+	t->nexthdr = p->proto;
+	t->flags = dir;
+}
+
 static __always_inline int snat_v4_nat(struct __sk_buff *skb, struct lk_pkt *p)
 {
 	struct ipv4_ct_tuple ok = {}, rk = {};
@@ -43,12 +54,7 @@ static __always_inline int snat_v4_nat(struct __sk_buff *skb, struct lk_pkt *p)
 
 	if (!p->has_ports)
 		return -DROP_NAT_NO_MAPPING;
-	ok.saddr = p->saddr;
-	ok.daddr = p->daddr;
-	ok.sport = p->sport;
-	ok.dport = p->dport;
-	ok.nexthdr = p->proto;
-	ok.flags = TUPLE_F_OUT;
+	snat_v4_init_tuple(&ok, p, TUPLE_F_OUT);
 	e = cilium_snat_v4_external.lookup(&ok);
 	if (e) {
 		port = e->port;
@@ -95,12 +101,7 @@ static __always_inline int snat_v4_rev_nat(struct __sk_buff *skb, struct lk_pkt 
 
 	if (!p->has_ports)
 		return 0;
-	rk.saddr = p->saddr;
-	rk.sport = p->sport;
-	rk.daddr = p->daddr;
-	rk.dport = p->dport;
-	rk.nexthdr = p->proto;
-	rk.flags = TUPLE_F_IN;
+	snat_v4_init_tuple(&rk, p, TUPLE_F_IN);
 	e = cilium_snat_v4_external.lookup(&rk);
 	if (!e)
 		return 0;
