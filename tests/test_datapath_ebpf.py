@@ -322,3 +322,14 @@ def test_unknown_node_or_endpoint_is_one_clear_line(lab):
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("labkit: error: ")
     with pytest.raises(LabError):
         lab.maps("kind-worker9")
+
+
+# ------------------------------------------------------------------ attachment
+def test_programs_are_attached_with_tcx_links(lab, pods):
+    """tcx (kernel >= 6.6), as Cilium attaches there: pinned links, no clsact qdisc."""
+    pins = lab.backend.names.bpffs / "kind-worker"
+    links = sorted(p.name for p in pins.iterdir() if p.name.startswith("link_"))
+    lxcs = sorted(pods["all"][pods["all"].node == "kind-worker"].lxc)
+    assert links == sorted(["link_eth0_egress", "link_eth0_ingress"] + [f"link_{x}_ingress" for x in lxcs])
+    qdiscs = lab.node("kind-worker").sh(["tc", "qdisc", "show", "dev", lxcs[0]])
+    assert "clsact" not in qdiscs

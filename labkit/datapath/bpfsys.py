@@ -208,3 +208,13 @@ def prog_load(insns: bytes, prog_type: int, name: str, expected_attach_type: int
 
 def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int = BPF_F_ALLOW_MULTI) -> None:
     _sys(PROG_ATTACH, _attr("=IIII", target_fd, prog_fd, attach_type, flags))
+
+
+LINK_CREATE = 28
+TCX_INGRESS, TCX_EGRESS = 46, 47
+
+
+def link_create(prog_fd: int, target_ifindex: int, attach_type: int) -> int:
+    """BPF_LINK_CREATE (tcx): attach to an interface of the calling thread's netns; the
+    attachment lives as long as the returned link fd, or a pin of it."""
+    return _sys(LINK_CREATE, _attr("=IIII", prog_fd, target_ifindex, attach_type, 0))

@@ -41,8 +41,8 @@ def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
             with sync.NodeMaps(pin_dir) as m:
                 sync.write_node_config(m, n.ip, n.router_ip, eth0)
                 sync.sync_node(m, plan, n.name, {})
-            loader.tc_attach(node_ns, "eth0", progs["cil_from_netdev"], "cil_from_netdev", "ingress")
-            loader.tc_attach(node_ns, "eth0", progs["cil_to_netdev"], "cil_to_netdev", "egress")
+            loader.tc_attach(node_ns, "eth0", progs["cil_from_netdev"], "cil_from_netdev", "ingress", pin_dir)
+            loader.tc_attach(node_ns, "eth0", progs["cil_to_netdev"], "cil_to_netdev", "egress", pin_dir)
             for fn, attach in (("cil_sock4_connect", "connect4"), ("cil_sock4_sendmsg", "sendmsg4"),
                                ("cil_sock4_recvmsg", "recvmsg4"), ("cil_sock4_getpeername", "getpeername4")):
                 if dp.socket_lb:
@@ -68,7 +68,8 @@ def add_pods(names: LabNames, plan: Plan, pods: list[PodPlan], links: dict[str, 
         fd = loader.pinned_prog(names.bpffs / n.name, "cil_from_container")
         try:
             for p in new:
-                loader.tc_attach(names.node(n.name), p.lxc, fd, "cil_from_container", "ingress")
+                loader.tc_attach(names.node(n.name), p.lxc, fd, "cil_from_container", "ingress",
+                                 names.bpffs / n.name)
         finally:
             os.close(fd)
 
