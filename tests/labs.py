@@ -42,7 +42,8 @@ def host_snapshot() -> dict:
     for key in ("net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", "net/ipv6/conf/all/disable_ipv6"):
         with open(f"/proc/sys/{key}") as f:
             sysctls[key] = f.read().strip()
-    return {"links": links, "addrs": addrs, "routes": routes, "sysctls": sysctls}
+    mounts = sorted(line.split()[1] for line in open("/proc/self/mounts") if line.split()[2] in ("bpf", "cgroup2"))
+    return {"links": links, "addrs": addrs, "routes": routes, "sysctls": sysctls, "mounts": mounts}
 
 
 def rx_packets(lab: Lab, target: str, ifname: str) -> int:

@@ -17,9 +17,10 @@ from .labs import host_snapshot, lab_name, running_lab, rx_packets
 pytestmark = pytest.mark.root
 
 
-def test_two_labs_same_ips_fully_isolated():
+@pytest.mark.parametrize("datapath", ["kernel", "ebpf"])
+def test_two_labs_same_ips_fully_isolated(datapath):
     before = host_snapshot()
-    with running_lab("isa", datapath="kernel") as a, running_lab("isb", datapath="kernel") as b:
+    with running_lab("isa", datapath=datapath) as a, running_lab("isb", datapath=datapath) as b:
         assert a.pods[["name", "ip"]].equals(b.pods[["name", "ip"]])
         target = a.pods.set_index("name").loc["client-pod", "ip"]
         b_before = rx_packets(b, "kind-worker", "eth0")

@@ -27,14 +27,27 @@ TC_NAMES = {"cil_from_container": "cil_from_container", "cil_from_netdev": "cil_
             "cil_to_netdev": "cil_to_netdev"}
 
 
+BPFFS = "/sys/fs/bpf"
+MOUNTED_MARK = "/run/labkit.bpffs-mounted"   # labkit mounted BPFFS: the last `down` unmounts it
+
+
 def ensure_bpffs() -> None:
     """Mount the BPF filesystem at /sys/fs/bpf if it is not (pins need it)."""
-    if os.path.ismount("/sys/fs/bpf"):
+    if os.path.ismount(BPFFS):
         return
-    os.makedirs("/sys/fs/bpf", exist_ok=True)
-    r = subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], capture_output=True, text=True)
+    os.makedirs(BPFFS, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], capture_output=True, text=True)
     if r.returncode != 0:
-        raise LabError(f"cannot mount the BPF filesystem at /sys/fs/bpf: {r.stderr.strip()}", exit_code=1)
+        raise LabError(f"cannot mount the BPF filesystem at {BPFFS}: {r.stderr.strip()}", exit_code=1)
+    Path(MOUNTED_MARK).write_text("labkit mounted the BPF filesystem at /sys/fs/bpf\n")
+
+
+def release_bpffs() -> None:
+    """Unmount the BPF filesystem if labkit mounted it and no lab pins anything any more."""
+    if not os.path.exists(MOUNTED_MARK) or os.path.exists(os.path.join(BPFFS, "labkit")):
+        return
+    if subprocess.run(["umount", BPFFS], capture_output=True).returncode == 0:
+        os.unlink(MOUNTED_MARK)
 
 
 def open_maps(pin_dir: Path, templates: dict[str, Template]) -> dict[str, int]:

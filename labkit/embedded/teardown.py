@@ -37,3 +37,5 @@ def down(names: LabNames) -> None:
             parent.rmdir()
         except OSError:
             pass
+    from ..datapath.loader import release_bpffs
+    release_bpffs()
