@@ -5,6 +5,11 @@ the live parsers cannot drift apart.
 """
 from __future__ import annotations
 
+# Reserved security identities (pkg/identity/numericidentity.go); NumericIdentity.String()
+# prints these names instead of the numbers.
+RESERVED_IDENTITIES = {1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init", 6: "remote-node",
+                       7: "kube-apiserver", 8: "ingress", 9: "world-ipv4", 10: "world-ipv6"}
+
 # CtEntry flag bits, in order (pkg/maps/ctmap/types.go: RxClosing = 1 << iota, ...);
 # "" is a reserved bit that Cilium does not name.
 CT_FLAG_NAMES = ["RxClosing", "TxClosing", "Nat64", "LBLoopback", "SeenNonSyn", "NodePort", "ProxyRedirect",

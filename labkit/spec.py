@@ -221,6 +221,13 @@ def load_values(path: Path = CLUSTER_DIR / "cilium-values.yaml", overrides: dict
     native = _get(values, "ipv4NativeRoutingCIDR")
     if not native:
         raise LabError(f"{path}: ipv4NativeRoutingCIDR must be set with routingMode=native")
+    # The embedded topology always has direct node routes and one /32 route per pod: a lab
+    # built from other values would differ silently, so say so instead.
+    for key in ("autoDirectNodeRoutes", "endpointRoutes.enabled"):
+        if not flag(key, False):
+            raise LabError(f"{path}: {key}=false is not supported by the embedded backend (it builds "
+                           f"{'direct routes between nodes' if key == 'autoDirectNodeRoutes' else 'one /32 route per pod'}); "
+                           f"set {key}=true")
     kpr = flag("kubeProxyReplacement", False)
     masq = flag("bpf.masquerade", False)
     if masq and not kpr:

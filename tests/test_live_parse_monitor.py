@@ -97,4 +97,6 @@ def test_hubble_flows():
 
 
 def test_hubble_empty():
-    FLOWS.check(parse_flows(""))
+    df = parse_flows("")
+    FLOWS.check(df)
+    assert len(df) == 0

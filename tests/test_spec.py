@@ -58,6 +58,9 @@ def test_set_overrides_and_unsupported_values(tmp_path):
     assert spec.load_values(overrides=spec.parse_set(["socketLB.enabled=false"])).socket_lb is False
     with pytest.raises(LabError, match="routingMode=tunnel"):
         spec.load_values(overrides={"routingMode": "tunnel"})
+    for key in ("autoDirectNodeRoutes", "endpointRoutes.enabled"):
+        with pytest.raises(LabError, match=f"{key}=false is not supported"):
+            spec.load_values(overrides={key: "false"})
     with pytest.raises(LabError, match="netkit"):
         spec.load_values(overrides={"bpf.datapathMode": "netkit"})
     with pytest.raises(LabError, match="KEY=VALUE"):

@@ -35,7 +35,6 @@ LB4_SERVICE = np.dtype([("backend_id", "<u4"), ("count", "<u2"), ("rev_nat_index
                         ("flags2", "u1"), ("qcount", "<u2")])
 LB4_BACKEND = np.dtype([("address", ">u4"), ("port", ">u2"), ("proto", "u1"), ("flags", "u1"),
                         ("cluster_id", "<u2"), ("zone", "u1"), ("pad", "u1")])
-REVNAT_KEY = np.dtype([("rev_nat_index", ">u2")])
 REVNAT_VALUE = np.dtype([("address", ">u4"), ("port", ">u2")])
 METRICS_KEY = np.dtype([("reason", "u1"), ("dir", "u1"), ("line", "<u2"), ("file", "u1"), ("reserved", "V3")])
 METRICS_VALUE = np.dtype([("count", "<u8"), ("bytes", "<u8")])

@@ -5,6 +5,8 @@ From cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_
 """
 from __future__ import annotations
 
+from ..cilium import RESERVED_IDENTITIES
+
 DROP_REASONS = {
     0: "Success",
     132: "Invalid source ip",
@@ -33,8 +35,6 @@ OBS_POINTS = {
     9: ("from-overlay", "FROM_OVERLAY"), 10: ("from-network", "FROM_NETWORK"), 11: ("to-network", "TO_NETWORK"),
 }
 TRACE_STATES = {0: "new", 1: "established", 2: "reply", 3: "related", 4: "reopened", 5: "unknown"}
-RESERVED_IDENTITIES = {1: "host", 2: "world", 3: "unmanaged", 4: "health", 5: "init", 6: "remote-node",
-                       7: "kube-apiserver", 8: "ingress"}
 
 
 def drop_reason(code: int) -> str:

@@ -153,16 +153,19 @@ class EmbeddedBackend:
         known = [n.name for n in p.nodes] + [x.name for x in p.pods]
         raise LabError(f"unknown node or pod {target!r} in lab {self.lab!r}; known: {', '.join(known)}")
 
-    def argv(self, target: str, argv: Sequence[str]) -> list[str]:
+    def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], str]:
+        """(the argv that runs ``argv`` in ``target``, the node it runs on), one state read."""
         if not argv:
             raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
-        ns, _, _ = self.resolve(target)
-        return netns.exec_argv(ns, [str(a) for a in argv])
+        ns, node, _ = self.resolve(target)
+        return netns.exec_argv(ns, [str(a) for a in argv]), node
+
+    def argv(self, target: str, argv: Sequence[str]) -> list[str]:
+        return self._command(target, argv)[0]
 
     def popen(self, target: str, argv: Sequence[str], **kw) -> subprocess.Popen:
         """Start ``argv`` in ``target``'s namespace and in its node's cgroup."""
-        full = self.argv(target, argv)
-        _, node, _ = self.resolve(target)
+        full, node = self._command(target, argv)
         try:
             return subprocess.Popen(full, preexec_fn=netns.join_cgroup(self.names.node_cgroup(node)), **kw)
         except FileNotFoundError:

@@ -8,11 +8,11 @@ from typing import Mapping
 
 import pandas as pd
 
+from ..cilium import RESERVED_IDENTITIES
 from ..tables import EVENTS, FLOWS
 
 # Reserved identities as `NumericIdentity.String()` prints them.
-RESERVED_IDENTITIES = {"host": 1, "world": 2, "unmanaged": 3, "health": 4, "init": 5, "remote-node": 6,
-                       "kube-apiserver": 7, "ingress": 8, "world-ipv4": 9, "world-ipv6": 10}
+RESERVED_BY_NAME = {name: ident for ident, name in RESERVED_IDENTITIES.items()}
 
 _SUMMARY_POINTS = [
     (re.compile(r"^-> endpoint (\d+)$"), "to-endpoint"),
@@ -46,7 +46,7 @@ def identity_number(s: str) -> int:
     s = s.strip()
     if s.isdigit():
         return int(s)
-    return RESERVED_IDENTITIES.get(s.removeprefix("reserved:"), 0)
+    return RESERVED_BY_NAME.get(s.removeprefix("reserved:"), 0)
 
 
 def _split_hostport(s: str) -> tuple[str, int | None]:
