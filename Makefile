@@ -1,11 +1,12 @@
 # The two commands of the README: `make lab` and `make test`. Both set everything up first
 # (Debian packages, kernel-header links for bcc, .venv) and are safe to run again.
+# For contributors (CONTRIBUTING.md): `make lint`, `make test-fast` (unit tests, no root).
 SHELL := /bin/bash
 VENV := .venv/bin
 LAB ?= default
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test down bench clean
+.PHONY: setup lab test test-fast lint down bench clean
 
 setup:
 	@scripts/setup-host
@@ -15,8 +16,21 @@ lab: setup
 	$(VENV)/labkit apply --lab $(LAB) cluster/manifests
 	LABKIT_LAB=$(LAB) $(VENV)/jupyter lab --allow-root --no-browser --ip 127.0.0.1 --notebook-dir labs
 
-test: setup
+test: setup lint
 	$(VENV)/python -m pytest -q $(PYTEST_ARGS)
+
+# Lint, format, types and the import layers (pyproject.toml configures all four).
+lint:
+	@test -x $(VENV)/ruff || { echo "make lint: run make setup first (it creates .venv)"; exit 2; }
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+	$(VENV)/lint-imports --no-cache
+
+# The unit tests only: no root, no lab, no browser (well under a minute).
+test-fast:
+	@test -x $(VENV)/python || { echo "make test-fast: run make setup first (as root: it installs packages)"; exit 2; }
+	$(VENV)/python -m pytest -q -m "unit and not slow" $(PYTEST_ARGS) tests
 
 down:
 	$(VENV)/labkit down --all

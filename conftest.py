@@ -1,8 +1,10 @@
 """Shared test plumbing (tests/ and the nbval run of labs/).
 
-Tests marked ``root`` need root, network namespaces, veth and (for the datapath) bcc. On a
-machine without them they skip with the reason; under CI (CI=true) a missing requirement is
-a failure instead, so CI can never pass by skipping them.
+Every test is ``unit`` or ``root``: tests marked ``root`` need root, network namespaces,
+veth and (for the datapath) bcc; every other test is marked ``unit`` here. On a machine
+without root's requirements, root tests skip with the reason; under CI (CI=true) a missing
+requirement is a failure instead, so CI can never pass by skipping them. ``slow`` marks the
+tests ``make test-fast`` leaves out (notebooks, browsers).
 """
 from __future__ import annotations
 
@@ -41,9 +43,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:   # notebooks build real labs: they need what root tests need
+    for item in items:
         if item.nodeid.startswith("labs/") and item.nodeid.split("::")[0].endswith(".ipynb"):
-            item.add_marker(pytest.mark.root)
+            item.add_marker(pytest.mark.root)   # notebooks build real labs: they need what root tests need
+            item.add_marker(pytest.mark.slow)
+        if "root" not in item.keywords:
+            item.add_marker(pytest.mark.unit)
 
 
 def pytest_runtest_setup(item):

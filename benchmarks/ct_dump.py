@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from labkit.datapath import bpfsys, layouts as L, loader  # noqa: E402
-from labkit.datapath.maps import NodeMapReader  # noqa: E402
+from labkit.embedded.ebpf import bpfsys, loader  # noqa: E402
+from labkit.embedded.ebpf import layouts as L  # noqa: E402
+from labkit.embedded.ebpf.maps import NodeMapReader  # noqa: E402
 from labkit.embedded.names import BPFFS_ROOT  # noqa: E402
 
 MAP_UPDATE_BATCH = 26

@@ -1,16 +1,29 @@
-"""What every backend provides. The Lab facade (labkit/lab.py) talks only to this.
+"""The backend contract: what every backend provides. The Lab facade (labkit/lab.py) and the
+CLI talk only to this.
 
-Two backends implement it: ``embedded`` (labkit/embedded/: network namespaces and our own
-eBPF datapath) and ``kind`` (labkit/live/: a real kind cluster with Cilium). Both return the
-tables of :mod:`labkit.tables`.
+Two backends implement it: ``embedded`` (labkit/embedded/: network namespaces and labkit's
+own eBPF datapath) and ``kind`` (labkit/live/: a real kind cluster with Cilium). Both
+return the tables of :mod:`labkit.tables`; ``tests/test_backend_contract.py`` checks,
+against both, that every method below exists with exactly this signature, returns what
+it says, and that every table has its schema.
+
+What a backend can or cannot do is answered by :class:`Capabilities`, never by probing
+for attributes or comparing backend names.
+
+Time windows have one meaning everywhere: ``seconds=`` looks *back* (the events of the
+last seconds); ``duration=`` *listens* that long from now; ``during=`` runs a callable and
+returns what it caused.
 """
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
-from typing import Protocol, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
+
+from .doctor import Check
 
 
 @dataclass(frozen=True)
@@ -30,25 +43,145 @@ class CapturePoint:
     exec_prefix: tuple[str, ...] = ()   # argv prefix that runs a command there (live)
 
 
-class Backend(Protocol):
-    name: str   # "embedded" or "kind"
-    lab: str    # lab name
+@dataclass(frozen=True)
+class NodeRef:
+    """A node of the lab, by name."""
 
-    def up(self) -> None: ...
-    def down(self) -> None: ...
+    name: str
+
+    @property
+    def node(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class PodRef:
+    """A pod of the lab: namespace, name and the node it runs on."""
+
+    namespace: str
+    name: str
+    node: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+TargetRef = NodeRef | PodRef
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a lab is built: the datapath variant and ``--set`` overrides of the helm values.
+
+    ``datapath`` None means the backend's default (:attr:`Capabilities.datapaths` [0])."""
+
+    datapath: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; callers ask this instead of probing attributes."""
+
+    datapaths: tuple[str, ...]   # variants `up` can build; the first is the default
+    options: bool                # `up` honours --set overrides of the helm values
+    companions: bool             # cheap second labs side by side (for contrasts)
+    look_back: bool              # monitor(seconds=) returns events that already happened
+    up_applies_manifests: bool   # `up` also applies cluster/manifests (kind); else `apply` does
+
+    @property
+    def default_datapath(self) -> str:
+        return self.datapaths[0]
+
+
+@runtime_checkable
+class MapsReader(Protocol):
+    """The eBPF maps of one node, as tables, and as `cilium bpf ...` prints them."""
+
+    node: str
+
+    def endpoints(self) -> pd.DataFrame: ...   # ENDPOINTS
+    def ct(self) -> pd.DataFrame: ...          # CT
+    def nat(self) -> pd.DataFrame: ...         # NAT
+    def lb(self) -> pd.DataFrame: ...          # LB
+    def ipcache(self) -> pd.DataFrame: ...     # IPCACHE
+    def metrics(self) -> pd.DataFrame: ...     # METRICS
+
+    def flush(self, what: str) -> dict[str, int]:
+        """Delete every entry of the CT maps ("ct") or the NAT map ("nat"): removed per map."""
+        ...
+
+    def text(self, what: str, *, output: str = "text", time_diff: bool = False) -> str:
+        """What `cilium bpf <what> list` (``what`` in endpoints, ct, nat, lb, ipcache,
+        metrics) or `cilium service list` ("services") prints; ``output`` "text" or "json";
+        ``time_diff``: CT lifetimes as remaining seconds (``-d``)."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str            # "embedded" or "kind"
+    lab: str             # lab name
+    capabilities: Capabilities
+
+    # lifecycle
+    def up(self, settings: Settings | None = None) -> str: ...
+    def down(self) -> str: ...
     def is_up(self) -> bool: ...
-    def apply(self, paths: Sequence[str]) -> None: ...
-    def nodes(self) -> pd.DataFrame: ...
-    def pods(self) -> pd.DataFrame: ...
-    def services(self) -> pd.DataFrame: ...
+    def apply(self, paths: Sequence[str]) -> list[str]: ...
+    def settings(self) -> Settings:
+        """How the running lab was built (datapath explicit)."""
+        ...
+    def existing_labs(self) -> list[str]:
+        """Names of every lab of this backend on this machine."""
+        ...
+    def doctor(self) -> list[Check]:
+        """Is this machine ready for the backend? One check per requirement."""
+        ...
+
+    # tables
+    def nodes(self) -> pd.DataFrame: ...       # NODES
+    def pods(self) -> pd.DataFrame: ...        # PODS
+    def services(self) -> pd.DataFrame: ...    # SERVICES
+
+    # running things
+    def resolve(self, target: str) -> TargetRef:
+        """A node or pod name (``namespace/pod`` if ambiguous) -> its reference."""
+        ...
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         """The argv that runs ``argv`` inside ``target`` (a node or pod name)."""
+        ...
     def run(self, target: str, argv: Sequence[str], *, timeout: float | None = 60,
-            input: str | None = None) -> subprocess.CompletedProcess: ...
-    def popen(self, target: str, argv: Sequence[str], **kw) -> subprocess.Popen: ...
+            input: str | None = None) -> subprocess.CompletedProcess[str]: ...
+    def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]: ...
+    def shell_env(self, target: str) -> dict[str, str]:
+        """Extra environment for an interactive shell in ``target`` (`labkit shell`)."""
+        ...
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]: ...
-    # datapath views (tables of labkit.tables)
-    def maps(self, node: str): ...
+    def external_address(self) -> str:
+        """An address outside the cluster that pods can call (masquerade lessons)."""
+        ...
+
+    # datapath views
+    def maps(self, node: str) -> MapsReader: ...
     def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                related_to: int | None = None, seconds: float | None = None, **kw) -> pd.DataFrame: ...
-    def flows(self, node: str | None = None, *, seconds: float | None = None, **kw) -> pd.DataFrame: ...
+                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
+                during: Callable[[], object] | None = None) -> pd.DataFrame:
+        """EVENTS, filtered like `cilium monitor --from/--to/--related-to`."""
+        ...
+    def monitor_lines(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
+                      related_to: int | None = None, json: bool = False, seconds: float | None = None,
+                      duration: float | None = None) -> Iterator[str]:
+        """What `cilium monitor` prints, line by line (the banner first); ``seconds``:
+        the events of the last seconds, then stop; else follow for ``duration`` (None:
+        until interrupted)."""
+        ...
+    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
+              during: Callable[[], object] | None = None) -> pd.DataFrame:
+        """FLOWS (Hubble), oldest first."""
+        ...
+    def observe_lines(self, node: str | None = None, *, last: int | None = 20, seconds: float | None = None,
+                      follow: bool = False, duration: float | None = None, output: str = "compact") -> Iterator[str]:
+        """What `hubble observe` prints (``output`` compact or json)."""
+        ...

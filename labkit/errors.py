@@ -1,15 +1,28 @@
-"""The one exception type of labkit.
+"""The one exception type of labkit, and the exit statuses of the ``labkit`` command.
 
 Every bad input and every failed operation surfaces as a :class:`LabError` whose message is
-one line saying what was wrong and what to do. The CLI prints it and exits with
-``exit_code`` (2 for bad input or usage, 1 for an operation that failed on good input).
+one line saying what was wrong and what to do. The CLI prints it and exits with its
+``exit_code``: :attr:`ExitStatus.USAGE` (2) for bad input or usage, :attr:`ExitStatus.FAILURE`
+(1) for an operation that failed on good input. A LabError often hides the exception that
+caused it (``raise ... from None``); ``labkit --traceback`` (or ``LABKIT_DEBUG=1``) shows it.
 """
 from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit codes of ``labkit`` (a command run by ``exec`` passes its own code through)."""
+
+    SUCCESS = 0
+    FAILURE = 1        # an operation failed on good input (a compile error, a cell that failed)
+    USAGE = 2          # bad usage or bad input: the message says what to change
+    INTERRUPTED = 130  # Ctrl-C
 
 
 class LabError(Exception):
     """A clear, one-line error for the learner; never a traceback."""
 
-    def __init__(self, message: str, *, exit_code: int = 2) -> None:
+    def __init__(self, message: str, *, exit_code: int = ExitStatus.USAGE) -> None:
         super().__init__(" ".join(str(message).split()))
-        self.exit_code = exit_code
+        self.exit_code = ExitStatus(exit_code)

@@ -19,7 +19,11 @@ from .spec import ClusterSpec, Manifests, PodSpec, ServiceSpec
 
 KIND_NETWORK = ipaddress.IPv4Network("172.18.0.0/16")  # docker network "kind"
 KIND_GATEWAY = "172.18.0.1"
-# Identities below 256 are reserved in Cilium (host=1, world=2, ... see cilium-reference 1.6).
+# The lab's "external host" on the kind network, outside every pod and node address: the
+# destination that BPF masquerade rewrites traffic for (embedded/exthost.py builds it).
+EXTERNAL_IP = "172.18.0.100"
+EXTERNAL_PORT = 80
+# Identities below 256 are reserved in Cilium (host=1, world=2, ...: labkit/cilium).
 MIN_IDENTITY, MAX_IDENTITY = 256, 65535
 MAX_ENDPOINT_ID = 4095
 _K8S_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s rand.SafeEncodeString

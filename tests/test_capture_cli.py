@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .labs import running_lab
+from .lab_fixtures import running_lab
 
 pytestmark = pytest.mark.root
 

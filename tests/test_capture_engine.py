@@ -16,7 +16,7 @@ import pytest
 
 from labkit.backend import CapturePoint
 from labkit.capture import Capture, read_packets
-from labkit.capture.netns import call_in_netns
+from labkit.netns import call_in as call_in_netns
 from labkit.errors import LabError
 from labkit.tables import PACKETS
 
@@ -214,7 +214,7 @@ def test_points_reached_through_a_command_stream_tcpdump():
     """Live-backend points (exec_prefix, no netns): tcpdump runs there and streams pcap back.
     Here the command is `ip netns exec` into an embedded lab, so it runs for real."""
     from labkit.backend import CapturePoint
-    from .labs import running_lab
+    from .lab_fixtures import running_lab
     with running_lab("rtap", datapath="kernel") as lab:
         local = lab.backend.capture_points(["client-pod:eth0"])[0]
         ns = local.netns.rsplit("/", 1)[1]

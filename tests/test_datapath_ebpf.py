@@ -15,7 +15,7 @@ from labkit import tables
 from labkit.errors import LabError
 
 from .dp_helpers import ARP_PROBE, HTTP_MANY, PEERNAME, UDP_ECHO, py
-from .labs import running_lab
+from .lab_fixtures import running_lab
 
 pytestmark = pytest.mark.root
 

@@ -11,14 +11,14 @@ import pytest
 from labkit.embedded.names import LabNames
 from labkit.embedded.teardown import leftovers
 
-from .labs import lab_name
+from .lab_fixtures import lab_name
 
 pytestmark = pytest.mark.root
 
 
 def _broken_bpf(tmp_path, needle: str, insert: str):
     src = tmp_path / "bpf"
-    shutil.copytree(__import__("labkit.datapath.source", fromlist=["x"]).BPF_DIR, src)
+    shutil.copytree(__import__("labkit.embedded.ebpf.source", fromlist=["x"]).BPF_DIR, src)
     lxc = src / "bpf_lxc.c"
     text = lxc.read_text()
     assert needle in text
@@ -60,7 +60,7 @@ def test_verifier_error_shows_the_log_and_fails_up_cleanly(tmp_path):
 
 
 def test_bpf_commands_on_a_kernel_lab_say_what_to_do():
-    from .labs import running_lab
+    from .lab_fixtures import running_lab
     with running_lab("dpk", apply=False, datapath="kernel") as lab:
         r = subprocess.run([sys.executable, "-m", "labkit.cli", "bpf", "endpoint", "list", "--node", "kind-worker",
                             "--lab", lab.name], capture_output=True, text=True)

@@ -9,7 +9,7 @@ import pytest
 from labkit import tables
 
 from .dp_helpers import PEERNAME, py
-from .labs import running_lab
+from .lab_fixtures import running_lab
 
 pytestmark = pytest.mark.root
 

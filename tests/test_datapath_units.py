@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from labkit import tables
-from labkit.datapath import fmt, layouts as L, source
-from labkit.datapath.events import connection_summary, dissect
+from labkit.cilium import text as fmt
+from labkit.embedded.ebpf import layouts as L, source
+from labkit.embedded.ebpf.events import connection_summary, dissect
 from labkit.live import parse_bpf
 
 FIX = Path(__file__).parent / "fixtures" / "live" / "cilium"

@@ -9,7 +9,7 @@ import pytest
 
 from .browser import offline_page
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 from .browser import offline_page
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 

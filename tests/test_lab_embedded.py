@@ -9,7 +9,7 @@ import pytest
 
 from labkit.errors import LabError
 
-from .labs import running_lab
+from .lab_fixtures import running_lab
 
 pytestmark = pytest.mark.root
 

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
+from labkit.backend import Settings
 from labkit.embedded.backend import EmbeddedBackend
 from labkit.embedded.names import LabNames
 from labkit.embedded.teardown import leftovers
 
-from .labs import host_snapshot, lab_name, running_lab, rx_packets
+from .lab_fixtures import host_snapshot, lab_name, running_lab, rx_packets
 
 pytestmark = pytest.mark.root
 
@@ -57,12 +58,12 @@ def test_up_again_after_a_crash_rebuilds():
     name = lab_name("re")
     b = EmbeddedBackend(name)
     try:
-        b.up(datapath="kernel")
+        b.up(Settings("kernel"))
         subprocess.run(["ip", "netns", "delete", b.names.node("kind-worker")], check=True)  # break it
         assert not b.is_up()
-        assert "is up" in b.up(datapath="kernel")
+        assert "is up" in b.up(Settings("kernel"))
         assert b.is_up()
-        assert "already up" in b.up(datapath="kernel")
+        assert "already up" in b.up(Settings("kernel"))
     finally:
         b.down()
     assert leftovers(b.names) == []
@@ -75,7 +76,7 @@ def test_down_all_removes_every_lab():
         pytest.skip(f"other labs are up on this machine ({', '.join(others)}); down --all would remove them")
     names = [lab_name("da"), lab_name("db")]
     for n in names:
-        EmbeddedBackend(n).up(datapath="kernel")
+        EmbeddedBackend(n).up(Settings("kernel"))
     r = subprocess.run([sys.executable, "-m", "labkit.cli", "down", "--all"], capture_output=True, text=True)
     assert r.returncode == 0
     for n in names:

@@ -47,7 +47,6 @@ def test_tables_have_exactly_the_shared_schemas(be):
     CT.check(m.ct())
     NAT.check(m.nat())
     LB.check(m.lb())
-    LB.check(m.services())
     IPCACHE.check(m.ipcache())
     METRICS.check(m.metrics())
     EVENTS.check(be.monitor("kind-worker", to=359, duration=0.1))
@@ -80,7 +79,7 @@ def test_argv_node_and_pod(be):
     assert be.argv("native/curl-pod", ["true"])[-3:] == ["curl-pod", "--", "true"]
     with pytest.raises(LabError) as e:
         be.argv("nope", ["true"])
-    assert e.value.exit_code == 2 and "no node or pod named 'nope'" in str(e.value)
+    assert e.value.exit_code == 2 and "unknown node or pod 'nope'" in str(e.value)
     with pytest.raises(LabError):
         be.argv("kind-worker", "ip link")                   # shell strings are refused
 
@@ -116,7 +115,7 @@ def test_maps_exact_commands_and_values(be, fakes):
     assert m.lb().query("frontend_ip == '10.96.92.233'")["slot"].tolist() == [0, 2, 1]
     assert m.ipcache().query("prefix == '10.244.3.135/32'")["tunnel_endpoint"].item() == "172.17.0.2"
     assert m.metrics()["packets"].sum() == 1366 + 22 + 1290 + 3 + 7
-    assert m.raw("ct", json=True).lstrip().startswith("[")
+    assert m.text("ct", output="json").lstrip().startswith("[")
     assert fakes.calls()[-1] == AGENT + ["cilium-dbg", "bpf", "ct", "list", "global", "-o", "json"]
 
 
@@ -135,25 +134,27 @@ def test_flush(be, fakes):
 
 def test_monitor(be, fakes):
     ran = []
-    ev = be.monitor("kind-worker", to=359, duration=2, during=lambda: ran.append(1), startup=0.01)
+    be.monitor_startup = 0.01
+    ev = be.monitor("kind-worker", to=359, duration=2, during=lambda: ran.append(1))
     assert ran == [1]
     assert len(ev) == 5 and set(ev["dst_id"]) == {359}
     assert (ev["ifindex"] == 9).all()                    # from the node's `ip -o link`
     mon = [c for c in fakes.calls() if "monitor" in c][0]
     assert mon == AGENT + ["timeout", "2", "cilium-dbg", "monitor", "--to", "359"]
-    be.monitor("kind-worker", from_=2543, types=["trace"], duration=0.5)
-    assert [c for c in fakes.calls() if "monitor" in c][-1][-6:] == \
-        ["cilium-dbg", "monitor", "-t", "trace", "--from", "2543"]
+    be.monitor("kind-worker", from_=2543, duration=0.5)
+    assert [c for c in fakes.calls() if "monitor" in c][-1][-4:] == ["cilium-dbg", "monitor", "--from", "2543"]
+    with pytest.raises(LabError, match="cannot look back"):
+        be.monitor("kind-worker", seconds=30)
 
 
 def test_flows_from_every_node(be, fakes):
-    fl = be.flows(last=50)
+    fl = be.flows()
     assert len(fl) == 6 and fl["time"].is_monotonic_increasing
     hubble = [c for c in fakes.calls() if "hubble" in c]
     assert len(hubble) == 3
-    assert hubble[1] == AGENT + ["hubble", "observe", "-o", "json", "--last", "50"]
-    be.flows("kind-worker", args=["--pod", "native/client-pod"])
-    assert fakes.calls()[-1][-2:] == ["--pod", "native/client-pod"]
+    assert hubble[1] == AGENT + ["hubble", "observe", "-o", "json", "--last", "1000"]
+    be.flows("kind-worker", seconds=60)
+    assert fakes.calls()[-1][-2:] == ["--since", "60s"]
 
 
 def test_k8s_client_falls_back_to_kubectl(fakes):
@@ -172,9 +173,10 @@ def test_up_down_through_the_backend(be, fakes):
 
 def test_lab_facade_return_values(be, fakes):
     fakes.clusters()
-    assert be.up(log=lambda s: None) == "lab kind is up: kind cluster kind with Cilium 1.17.6 (kubectl context kind-kind)"
-    assert be.apply(["cluster/manifests"], log=lambda s: None) == ["ok"]      # what the fake kubectl apply prints
-    assert be.down(log=lambda s: None) == "lab kind is down: kind cluster kind deleted"
+    be.log = lambda s: None
+    assert be.up() == "lab kind is up: kind cluster kind with Cilium 1.17.6 (kubectl context kind-kind)"
+    assert be.apply(["cluster/manifests"]) == ["ok"]      # what the fake kubectl apply prints
+    assert be.down() == "lab kind is down: kind cluster kind deleted"
 
 
 def test_routes_through_run(be, fakes):

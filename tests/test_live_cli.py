@@ -52,7 +52,7 @@ def test_missing_tool_is_one_line(fakes, tmp_path, capsys):
 
 def test_blog_commands_on_kind_print_what_cilium_prints(fakes, capsys):
     from labkit.live.backend import KindBackend
-    expected = KindBackend().maps("kind-worker").raw("endpoints")
+    expected = KindBackend().maps("kind-worker").text("endpoints")
     assert main(["bpf", "endpoint", "list", "--backend", "kind", "--node", "kind-worker"]) == 0
     assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n")
     assert fakes.calls("kubectl")[-1][-4:] == ["cilium-dbg", "bpf", "endpoint", "list"]

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
 from fakes import Fakes  # noqa: E402
 
 from labkit.errors import LabError  # noqa: E402
+from labkit.doctor import Check, format_checks  # noqa: E402
 from labkit.live import tools  # noqa: E402
 
 
@@ -59,34 +60,34 @@ def test_run_failure_is_laberror_with_last_stderr_line(fakes):
 def test_doctor_all_green(fakes):
     fakes.clusters("kind")
     checks = tools.doctor("kind")
-    names = [c[0] for c in checks]
-    assert all(ok for _, ok, _ in checks), checks
+    names = [c.name for c in checks]
+    assert all(c.ok for c in checks), checks
     assert names[:4] == ["docker >= 20.10.0 (found 28.3.2)", "kind >= 0.20.0 (found 0.29.0)",
                          "kubectl >= 1.27.0 (found 1.33.1)", "helm >= 3.12.0 (found 3.18.4)"]
     assert "kind cluster 'kind' exists" in names
     assert "nodes Ready (3/3)" in names and "cilium agents ready (3/3)" in names
     assert "cilium version 1.17.6 (found v1.17.6)" in names
     assert "hubble relay ready (1/1)" in names and "lab pods Ready in namespace native (4/4)" in names
-    text = tools.format_doctor(checks)
-    assert text.splitlines()[0] == "[ok] docker >= 20.10.0 (found 28.3.2)"
+    text = format_checks(checks)
+    assert text.splitlines()[0] == "ok    docker >= 20.10.0 (found 28.3.2)"
 
 
 def test_doctor_no_cluster(fakes):
     checks = tools.doctor("kind")
-    assert checks[-1] == ("kind cluster 'kind' exists", False, "run `labkit up --backend kind --lab kind`")
-    assert "[FAIL] kind cluster 'kind' exists" in tools.format_doctor(checks)
+    assert checks[-1] == Check("kind cluster 'kind' exists", False, fix="run `labkit up --backend kind --lab kind`")
+    assert "FAIL  kind cluster 'kind' exists" in format_checks(checks)
 
 
 def test_doctor_engine_down(fakes):
     fakes.env("LABKIT_FAKE_DOCKER_DOWN", "1")
     checks = tools.doctor()
-    assert checks[-1][0] == "docker engine reachable" and checks[-1][1] is False
+    assert checks[-1].name == "docker engine reachable" and checks[-1].ok is False
 
 
 def test_doctor_missing_tool_stops_before_cluster_checks(fakes, tmp_path):
     fakes.hide("kubectl", tmp_path)
     checks = tools.doctor()
-    bad = [c for c in checks if not c[1]]
-    assert bad[0][0] == "kubectl >= 1.27.0" and "kubernetes.io/docs/tasks/tools" in bad[0][2]
-    assert checks[-1] == ("cluster checks", False, "fix the tools above first")
+    bad = [c for c in checks if not c.ok]
+    assert bad[0].name == "kubectl >= 1.27.0" and "kubernetes.io/docs/tasks/tools" in bad[0].fix
+    assert checks[-1] == Check("cluster checks", False, fix="fix the tools above first")
     assert not any(c[0] == "docker" for c in fakes.calls("docker") if "info" in c)

@@ -5,10 +5,11 @@ import pytest
 
 from labkit import tables
 from labkit.errors import LabError
-from labkit.widgets.capture_panel import CapturePanel, order_lanes
+from labkit.paths import lanes as order_lanes
+from labkit.widgets.capture_panel import CapturePanel
 from labkit.widgets.map_explorer import MapExplorer
 
-from .labs import running_lab
+from .lab_fixtures import running_lab
 
 
 class FakeMaps:

@@ -14,8 +14,8 @@ import time
 
 from ..backend import CapturePoint
 from ..errors import LabError
+from ..netns import call_in
 from .frames import DIR_IN, DIR_OUT
-from .netns import call_in_netns
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -51,7 +51,7 @@ def open_packet_socket(point: CapturePoint) -> socket.socket:
         return s
 
     try:
-        return call_in_netns(point.netns, make, what=point.point)
+        return call_in(point.netns, make, what=point.point)
     except PermissionError:
         raise LabError(f"cannot capture on {point.point}: permission denied; run as root") from None
 

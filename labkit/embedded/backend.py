@@ -1,27 +1,37 @@
 """The embedded backend: a kind-like cluster of network namespaces on this machine."""
 from __future__ import annotations
 
-import fnmatch
 import os
 import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import pandas as pd
 
+from .. import netns as nets
 from .. import plan as planning
-from .. import spec, tables
-from ..backend import CapturePoint
-from ..errors import LabError
-from ..plan import Plan, PodPlan
+from .. import spec, tables, targets
+from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, TargetRef
+from ..doctor import Check
+from ..errors import ExitStatus, LabError
+from ..netns import NetNS
+from ..plan import EXTERNAL_IP, Plan
 from . import datapath as dpath
-from . import hosts, netns, processes, state, teardown, topology
-from .names import LabNames
+from . import doctor, exthost, hosts, processes, state, teardown, topology
+from .ebpf.maps import NodeMapReader
+from .ebpf.view import DatapathView
+from .names import LabNames, existing_labs
+
 
 class EmbeddedBackend:
     """Labs built from ``cluster/`` with network namespaces, veths and (datapath) eBPF."""
 
     name = "embedded"
+    capabilities = Capabilities(datapaths=(dpath.DEFAULT, *(d for d in dpath.DATAPATHS if d != dpath.DEFAULT)),
+                                options=True, companions=True, look_back=True,
+                                up_applies_manifests=False)
 
     def __init__(self, lab: str = "default", *, cluster_dir: Path = spec.CLUSTER_DIR) -> None:
         self.names = LabNames(lab)
@@ -35,28 +45,30 @@ class EmbeddedBackend:
             return False
         wanted = [self.names.kind_net] + [self.names.node(n.name) for n in st.plan.nodes]
         wanted += [self.names.pod(p.namespace, p.name) for p in st.plan.pods]
-        return all(netns.netns_exists(n) for n in wanted)
+        return all(NetNS(n).exists() for n in wanted)
 
-    def up(self, *, datapath: str | None = None, options: dict | None = None) -> str:
+    def up(self, settings: Settings | None = None) -> str:
         """Build the nodes. Already up: nothing to do. Half built (a crash): clean, rebuild."""
+        settings = settings or Settings()
         _need_root()
-        datapath = datapath or dpath.DEFAULT
-        dpath.check(datapath)
+        datapath = dpath.get(settings.datapath or dpath.DEFAULT)
+        options = dict(settings.options)
         cluster = spec.load_cluster(self.cluster_dir / "kind.yaml")
-        dp = spec.load_values(self.cluster_dir / "cilium-values.yaml", options)  # validate before touching anything
+        values = spec.load_values(self.cluster_dir / "cilium-values.yaml", options)  # validate before touching anything
         with state.locked(self.names):
             if self.is_up():
                 return f"lab {self.lab!r} is already up"
             if teardown.leftovers(self.names):
                 teardown.down(self.names)
             plan = planning.initial(cluster)
-            st = state.LabState(self.lab, "building", datapath, dict(options or {}), plan)
+            st = state.LabState(self.lab, "building", datapath.name, options, plan)
             state.save(self.names, st)
             try:
                 processes.make_cgroups(self.names, plan)
                 topology.build_nodes(self.names, plan)
                 hosts.write_all(self.names, plan)
-                dpath.attach_nodes(self.names, plan, datapath, dp)
+                exthost.create(self.names)
+                datapath.attach_nodes(self.names, plan, values)
             except BaseException:
                 teardown.down(self.names)
                 raise
@@ -64,14 +76,9 @@ class EmbeddedBackend:
             state.save(self.names, st)
         return f"lab {self.lab!r} is up: {len(plan.nodes)} nodes"
 
-    def settings(self) -> dict:
-        """How the running lab was built: {"datapath": ..., "options": {...}}."""
+    def settings(self) -> Settings:
         st = self._state()
-        return {"datapath": st.datapath, "options": dict(st.options)}
-
-    @property
-    def default_datapath(self) -> str:
-        return dpath.DEFAULT
+        return Settings(st.datapath, dict(st.options))
 
     def down(self) -> str:
         _need_root()
@@ -80,7 +87,7 @@ class EmbeddedBackend:
             teardown.down(self.names)
         return f"lab {self.lab!r} removed" if existed else f"lab {self.lab!r} was not up"
 
-    def apply(self, paths: Sequence[str | Path]) -> list[str]:
+    def apply(self, paths: Sequence[str]) -> list[str]:
         """Add the objects of ``paths`` (files or folders of manifests) to the running lab."""
         manifests = spec.load_manifests(paths)          # bad input fails here, nothing changed
         _need_root()
@@ -91,7 +98,7 @@ class EmbeddedBackend:
             added = [p for p in new_plan.pods if p.key not in old]
             try:
                 facts = topology.build_pods(self.names, new_plan, added)
-                dpath.add_pods(self.names, new_plan, st.datapath, self._values(st), added, facts)
+                dpath.get(st.datapath).add_pods(self.names, new_plan, self._values(st), added, facts)
                 st.plan = new_plan
                 st.links.update(facts)
                 hosts.write_all(self.names, new_plan)
@@ -100,10 +107,16 @@ class EmbeddedBackend:
                 # Leave the lab as it was before this apply: remove the half-made pods.
                 half = [self.names.pod(p.namespace, p.name) for p in added]
                 processes.kill_lab_processes(self.names, half)
-                netns.delete_netns(half)
+                nets.delete(NetNS(n) for n in half)
                 raise
             state.save(self.names, st)
         return notes
+
+    def existing_labs(self) -> list[str]:
+        return existing_labs()
+
+    def doctor(self) -> list[Check]:
+        return doctor.checks()
 
     # ------------------------------------------------------------------ tables
     def plan(self) -> Plan:
@@ -138,41 +151,38 @@ class EmbeddedBackend:
         return tables.SERVICES.frame(rows)
 
     # ------------------------------------------------------------------ running things
-    def resolve(self, target: str) -> tuple[str, str, PodPlan | None]:
-        """A node or pod name (or namespace/pod) -> (netns, node, pod or None)."""
+    def resolve(self, target: str) -> TargetRef:
         p = self.plan()
-        if any(n.name == target for n in p.nodes):
-            return self.names.node(target), target, None
-        ns, _, name = target.rpartition("/")
-        hits = [x for x in p.pods if x.name == name and (not ns or x.namespace == ns)]
-        if len(hits) == 1:
-            pod = hits[0]
-            return self.names.pod(pod.namespace, pod.name), pod.node, pod
-        if len(hits) > 1:
-            raise LabError(f"pod name {target!r} is in several namespaces; write namespace/{name}")
-        known = [n.name for n in p.nodes] + [x.name for x in p.pods]
-        raise LabError(f"unknown node or pod {target!r} in lab {self.lab!r}; known: {', '.join(known)}")
+        return targets.resolve(target, [n.name for n in p.nodes],
+                               (PodRef(x.namespace, x.name, x.node) for x in p.pods), self.lab)
+
+    def _netns(self, ref: TargetRef) -> NetNS:
+        if isinstance(ref, NodeRef):
+            return NetNS(self.names.node(ref.name))
+        return NetNS(self.names.pod(ref.namespace, ref.name))
 
     def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], str]:
         """(the argv that runs ``argv`` in ``target``, the node it runs on), one state read."""
+        if isinstance(argv, str):
+            raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
         if not argv:
             raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
-        ns, node, _ = self.resolve(target)
-        return netns.exec_argv(ns, [str(a) for a in argv]), node
+        ref = self.resolve(target)
+        return self._netns(ref).exec_argv([str(a) for a in argv]), ref.node
 
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         return self._command(target, argv)[0]
 
-    def popen(self, target: str, argv: Sequence[str], **kw) -> subprocess.Popen:
+    def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` in ``target``'s namespace and in its node's cgroup."""
         full, node = self._command(target, argv)
         try:
-            return subprocess.Popen(full, preexec_fn=netns.join_cgroup(self.names.node_cgroup(node)), **kw)
+            return subprocess.Popen(full, preexec_fn=nets.join_cgroup(self.names.node_cgroup(node)), **kw)
         except FileNotFoundError:
-            raise LabError("ip (iproute2) not found; run make lab", exit_code=1) from None
+            raise LabError("ip (iproute2) not found; run make lab", exit_code=ExitStatus.FAILURE) from None
 
     def run(self, target: str, argv: Sequence[str], *, timeout: float | None = 60,
-            input: str | None = None) -> subprocess.CompletedProcess:
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         proc = self.popen(target, argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -180,42 +190,72 @@ class EmbeddedBackend:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise LabError(f"{' '.join(argv)} in {target} did not finish within {timeout} s", exit_code=1) from None
+            raise LabError(f"{' '.join(map(str, argv))} in {target} did not finish within {timeout} s",
+                           exit_code=ExitStatus.FAILURE) from None
         return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+    def shell_env(self, target: str) -> dict[str, str]:
+        """In a node shell, `cilium`, `cilium-dbg` and `hubble` answer from labkit's datapath.
+
+        `ip netns exec` gives the shell its own mount namespace with a fresh /sys, where the
+        BPF filesystem (the pinned maps) is not mounted; the wrappers run labkit back in the
+        mount namespace of the `labkit shell` process (nsenter --mount), still in the node.
+        """
+        if not isinstance(self.resolve(target), NodeRef):
+            return {}
+        bindir = self.names.state_dir / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        for tool in ("cilium", "cilium-dbg", "hubble"):
+            script = bindir / tool
+            script.write_text("#!/bin/sh\n# labkit: the blog's Cilium/Hubble commands, answered by labkit's datapath\n"
+                              f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli "$@"\n')
+            script.chmod(0o755)
+        return {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "LABKIT_NODE": target,
+                "LABKIT_LAB": self.lab, "LABKIT_HOST_MNT": f"/proc/{os.getpid()}/ns/mnt"}
 
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]:
         """``node:iface`` / ``pod:iface`` with shell-style globs -> capture points."""
         p = self.plan()
-        lxc_owner = {x.lxc: x for x in p.pods}
-        points: list[CapturePoint] = []
-        for pattern in patterns:
-            target, sep, ifglob = pattern.partition(":")
-            if not sep or not ifglob:
-                raise LabError(f"capture point {pattern!r}: write NODE:IFACE or POD:IFACE, e.g. kind-worker:eth0")
-            ns, node, pod = self.resolve(target)
-            names = sorted(n for n in netns.links(ns) if fnmatch.fnmatchcase(n, ifglob))
-            if not names:
-                raise LabError(f"capture point {pattern!r}: no interface matches {ifglob!r} in {target}")
-            for ifname in names:
-                owner = pod.name if pod else (lxc_owner[ifname].name if ifname in lxc_owner else "")
-                points.append(CapturePoint(f"{target}:{ifname}", node, owner, ifname, f"/run/netns/{ns}"))
-        return points
+        lxc_owner = {x.lxc: x.name for x in p.pods}
 
-    # ------------------------------------------------------------------ eBPF datapath
-    def datapath_view(self):
-        """Maps, monitor and flows of the lab's eBPF datapath (labkit/datapath/view.py)."""
-        from ..datapath.view import DatapathView
+        def point(ref: TargetRef, target: str, iface: str) -> CapturePoint:
+            owner = ref.name if isinstance(ref, PodRef) else lxc_owner.get(iface, "")
+            return CapturePoint(f"{target}:{iface}", ref.node, owner, iface, str(self._netns(ref).path))
+
+        return targets.match_points(patterns, self.resolve, lambda ref, _glob: list(self._netns(ref).links()), point)
+
+    def external_address(self) -> str:
+        return EXTERNAL_IP
+
+    # ------------------------------------------------------------------ datapath views
+    def view(self) -> DatapathView:
+        """Maps, monitor and flows of the lab's datapath (labkit/embedded/ebpf/view.py)."""
         st = self._state()
-        return DatapathView(self.names, st.plan, st.datapath)
+        return dpath.get(st.datapath).view(self.names, st.plan)
 
-    def maps(self, node: str):
-        return self.datapath_view().maps(node)
+    def maps(self, node: str) -> NodeMapReader:
+        return self.view().maps(node)
 
-    def monitor(self, node: str | None = None, **kw) -> pd.DataFrame:
-        return self.datapath_view().monitor(node, **kw)
+    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
+                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
+                during: Callable[[], object] | None = None) -> pd.DataFrame:
+        return self.view().monitor(node, from_=from_, to=to, related_to=related_to, seconds=seconds,
+                                   duration=duration, during=during)
 
-    def flows(self, node: str | None = None, **kw) -> pd.DataFrame:
-        return self.datapath_view().flows(node, **kw)
+    def monitor_lines(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
+                      related_to: int | None = None, json: bool = False, seconds: float | None = None,
+                      duration: float | None = None) -> Iterator[str]:
+        return self.view().monitor_lines(node, from_=from_, to=to, related_to=related_to, json=json,
+                                         seconds=seconds, duration=duration)
+
+    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
+              during: Callable[[], object] | None = None) -> pd.DataFrame:
+        return self.view().flows(node, seconds=seconds, duration=duration, during=during)
+
+    def observe_lines(self, node: str | None = None, *, last: int | None = 20, seconds: float | None = None,
+                      follow: bool = False, duration: float | None = None, output: str = "compact") -> Iterator[str]:
+        return self.view().observe_lines(node, last=last, seconds=seconds, follow=follow, duration=duration,
+                                         output=output)
 
     # ------------------------------------------------------------------ internals
     def _values(self, st: state.LabState) -> spec.DatapathSpec:
@@ -230,4 +270,4 @@ class EmbeddedBackend:
 
 def _need_root() -> None:
     if os.geteuid() != 0:
-        raise LabError("the embedded backend needs root (network namespaces, eBPF); run with sudo", exit_code=2)
+        raise LabError("the embedded backend needs root (network namespaces, eBPF); run with sudo")

@@ -1,46 +1,76 @@
-"""The datapath hooks of the embedded backend: what runs on top of the namespaces.
+"""The datapath variants of the embedded backend: what runs on top of the namespaces.
 
-``ebpf`` (the default): labkit's Cilium-like datapath (bpf/, labkit/datapath/): per node
-maps and programs, socket LB, tc delivery with bpf_redirect_peer, native routing with
-FIB lookups, BPF masquerade, trace events.
-``kernel``: plain kernel routing (the baseline, no eBPF): nothing to attach; services
-have no load balancer (the cluster has no kube-proxy), so ClusterIPs do not answer.
-Both get the "external host" (lk.<lab>.ext on the kind network) for masquerade labs.
+One strategy object per variant (the backend never switches on a name):
+
+- :class:`EbpfDatapath` (``ebpf``, the default): labkit's Cilium-like datapath (bpf/,
+  labkit/embedded/ebpf/): per-node maps and programs, socket LB, tc delivery with
+  bpf_redirect_peer, native routing with FIB lookups, BPF masquerade, trace events.
+- :class:`KernelDatapath` (``kernel``): plain kernel routing (the baseline, no eBPF):
+  nothing to attach; services have no load balancer (the cluster has no kube-proxy), so
+  ClusterIPs do not answer, and there are no maps or events to read.
 """
 from __future__ import annotations
+
+from typing import Protocol
 
 from ..errors import LabError
 from ..plan import Plan, PodPlan
 from ..spec import DatapathSpec
+from .ebpf.view import DatapathView
 from .names import LabNames
 
-AVAILABLE = ("ebpf", "kernel")
+
+class Datapath(Protocol):
+    name: str
+
+    def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
+        """After the nodes exist: load and attach per-node programs and maps."""
+
+    def add_pods(self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan],
+                 links: dict[str, dict]) -> None:
+        """After new pods' veths exist (``links``: pod key -> lxc_ifindex, macs): endpoints,
+        programs on their lxc, ipcache and services of the updated ``plan``."""
+
+    def view(self, names: LabNames, plan: Plan) -> DatapathView:
+        """Maps, monitor and flows of a running lab."""
+
+
+class EbpfDatapath:
+    name = "ebpf"
+
+    def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
+        from .ebpf import node
+        node.attach_nodes(names, plan, values)
+
+    def add_pods(self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan],
+                 links: dict[str, dict]) -> None:
+        from .ebpf import node
+        node.add_pods(names, plan, pods, links)
+
+    def view(self, names: LabNames, plan: Plan) -> DatapathView:
+        return DatapathView(names, plan)
+
+
+class KernelDatapath:
+    name = "kernel"
+
+    def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
+        return None
+
+    def add_pods(self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan],
+                 links: dict[str, dict]) -> None:
+        return None
+
+    def view(self, names: LabNames, plan: Plan) -> DatapathView:
+        raise LabError(f"reading maps, monitor and flows needs the eBPF datapath; lab {names.lab!r} runs datapath 'kernel' "
+                       f"(labkit down --lab {names.lab}, then labkit up --lab {names.lab} --datapath ebpf)")
+
+
+DATAPATHS: dict[str, Datapath] = {d.name: d for d in (EbpfDatapath(), KernelDatapath())}
 DEFAULT = "ebpf"
 
 
-def check(datapath: str) -> None:
-    if datapath not in AVAILABLE:
-        raise LabError(f"datapath {datapath!r} is not available; choose one of {', '.join(AVAILABLE)}")
-
-
-def attach_nodes(names: LabNames, plan: Plan, datapath: str, dp: DatapathSpec) -> None:
-    """After the nodes exist: load and attach per-node programs and maps."""
-    from ..datapath import exthost
-    exthost.create(names)
-    if datapath == "ebpf":
-        from ..datapath import node
-        node.attach_nodes(names, plan, dp)
-
-
-def add_pods(names: LabNames, plan: Plan, datapath: str, dp: DatapathSpec,
-             pods: list[PodPlan], links: dict[str, dict]) -> None:
-    """After new pods' veths exist (``links``: pod key -> lxc_ifindex, macs): endpoints,
-    programs on their lxc, ipcache and services of the updated ``plan``."""
-    if datapath == "ebpf":
-        from ..datapath import node
-        node.add_pods(names, plan, pods, links)
-
-
-def no_datapath(datapath: str, what: str) -> LabError:
-    return LabError(f"{what} needs the eBPF datapath; this lab runs datapath {datapath!r} "
-                    f"(labkit down, then labkit up --datapath ebpf)")
+def get(name: str) -> Datapath:
+    if name not in DATAPATHS:
+        raise LabError(f"datapath {name!r} is not available; choose one of {', '.join(DATAPATHS)}")
+    return DATAPATHS[name]

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import LabError
+from .. import netns
+from ..errors import ExitStatus, LabError
+from ..netns import NetNS
 from ..plan import Plan, PodPlan
-from . import netns
 from .names import LabNames
 
 WHOAMI = Path(__file__).resolve().parent.parent / "workloads" / "whoami.py"
@@ -27,7 +28,7 @@ WHOAMI = Path(__file__).resolve().parent.parent / "workloads" / "whoami.py"
 def make_cgroups(names: LabNames, plan: Plan) -> None:
     if not names.cgroup.parent.parent.exists():
         raise LabError(f"cgroup v2 is not mounted at {names.cgroup.parent.parent}; labkit needs it "
-                       f"(mount -t cgroup2 none {names.cgroup.parent.parent})", exit_code=1)
+                       f"(mount -t cgroup2 none {names.cgroup.parent.parent})", exit_code=ExitStatus.FAILURE)
     for n in plan.nodes:
         names.node_cgroup(n.name).mkdir(parents=True, exist_ok=True)
 
@@ -55,7 +56,7 @@ def await_ready(r: int, deadline: float) -> bool:
 
 def whoami_argv(netns_name: str, name: str, ip: str, port: int) -> Callable[[int], list[str]]:
     """The whoami server (labkit/workloads/whoami.py) in ``netns_name``, for spawn_ready."""
-    return lambda fd: netns.exec_argv(netns_name, [sys.executable, "-I", "-S", str(WHOAMI), "--name", name,
+    return lambda fd: NetNS(netns_name).exec_argv([sys.executable, "-I", "-S", str(WHOAMI), "--name", name,
                                                    "--ip", ip, "--port", str(port), "--ready-fd", str(fd)])
 
 
@@ -70,7 +71,7 @@ def start_workloads(names: LabNames, plan: Plan, pods: Iterable[PodPlan], timeou
     for p, proc, r in started:
         if not await_ready(r, deadline):
             raise LabError(f"pod {p.key} did not start its whoami server; see {log_dir}/{p.namespace}.{p.name}.log",
-                           exit_code=1)
+                           exit_code=ExitStatus.FAILURE)
         pids[p.key] = proc.pid
     return pids
 
@@ -92,7 +93,8 @@ def lab_pids(names: LabNames, only_netns: Iterable[str] | None = None) -> set[in
                 pids |= {int(x) for x in procs.read_text().split()}
             except OSError:
                 pass
-    wanted = list(only_netns) if only_netns is not None else [n for n in netns.list_netns() if names.owns_netns(n)]
+    wanted = list(only_netns) if only_netns is not None else \
+        [n.name for n in netns.existing() if names.owns_netns(n.name)]
     inodes = {i for i in (_netns_inode(f"/run/netns/{n}") for n in wanted) if i}
     if inodes:
         for d in os.listdir("/proc"):

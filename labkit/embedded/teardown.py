@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import shutil
 
-from . import netns
+from .. import netns
+from . import bpffs
 from .names import ETC_NETNS, LabNames
 from .processes import kill_lab_processes
 
 
 def leftovers(names: LabNames) -> list[str]:
     """What of this lab still exists on the machine (empty when fully down)."""
-    found = [f"netns {n}" for n in netns.list_netns() if names.owns_netns(n)]
+    found = [f"netns {n.name}" for n in netns.existing() if names.owns_netns(n.name)]
     if ETC_NETNS.exists():
         found += [f"{ETC_NETNS}/{d.name}" for d in ETC_NETNS.iterdir() if names.owns_netns(d.name)]
     found += [str(p) for p in (names.cgroup, names.bpffs, names.state_dir) if p.exists()]
@@ -19,7 +20,7 @@ def leftovers(names: LabNames) -> list[str]:
 
 def down(names: LabNames) -> None:
     kill_lab_processes(names)
-    netns.delete_netns([n for n in netns.list_netns() if names.owns_netns(n)])
+    netns.delete(n for n in netns.existing() if names.owns_netns(n.name))
     if ETC_NETNS.exists():
         for d in ETC_NETNS.iterdir():
             if names.owns_netns(d.name):
@@ -37,5 +38,4 @@ def down(names: LabNames) -> None:
             parent.rmdir()
         except OSError:
             pass
-    from ..datapath.loader import release_bpffs
-    release_bpffs()
+    bpffs.release()

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
+from .. import netns
+from ..netns import NetNS
 from ..plan import KIND_GATEWAY, KIND_NETWORK, NodePlan, Plan, PodPlan
-from . import netns
 from .names import LabNames
 
 BRIDGE = "kind"
@@ -86,35 +87,36 @@ def pod_commands(pod: PodPlan, node: NodePlan) -> list[str]:
 
 
 def build_nodes(names: LabNames, plan: Plan) -> None:
-    ns_names = [names.kind_net] + [names.node(n.name) for n in plan.nodes]
-    netns.add_netns(ns_names)
-    netns.sysctl(names.kind_net, QUIET_SYSCTLS)
-    for n in plan.nodes:
-        netns.sysctl(names.node(n.name), NODE_SYSCTLS)
-    netns.ip_batch(names.kind_net, kind_net_commands(plan))
-    for n in plan.nodes:
-        netns.ip_batch(names.node(n.name), node_commands(names, plan, n))
-    netns.ip_batch(names.kind_net, kind_net_attach(plan))
+    kind_net = NetNS(names.kind_net)
+    nodes = [(n, NetNS(names.node(n.name))) for n in plan.nodes]
+    netns.create([kind_net, *(ns for _, ns in nodes)])
+    kind_net.sysctl(QUIET_SYSCTLS)
+    for _, ns in nodes:
+        ns.sysctl(NODE_SYSCTLS)
+    kind_net.ip_batch(kind_net_commands(plan))
+    for n, ns in nodes:
+        ns.ip_batch(node_commands(names, plan, n))
+    kind_net.ip_batch(kind_net_attach(plan))
 
 
 def build_pods(names: LabNames, plan: Plan, pods: Iterable[PodPlan]) -> dict[str, dict]:
     """Create the pods' namespaces and veths; return their link facts by pod key."""
     pods = list(pods)
-    netns.add_netns([names.pod(p.namespace, p.name) for p in pods])
+    netns.create(NetNS(names.pod(p.namespace, p.name)) for p in pods)
     for p in pods:
-        netns.sysctl(names.pod(p.namespace, p.name), QUIET_SYSCTLS)
+        NetNS(names.pod(p.namespace, p.name)).sysctl(QUIET_SYSCTLS)
     by_node: dict[str, list[PodPlan]] = {}
     for p in pods:
         by_node.setdefault(p.node, []).append(p)
     facts: dict[str, dict] = {}
     for node, group in by_node.items():
-        node_ns = names.node(node)
-        netns.ip_batch(node_ns, [c for p in group for c in lxc_commands(names, p)])
-        node_links = netns.links(node_ns)
+        node_ns = NetNS(names.node(node))
+        node_ns.ip_batch([c for p in group for c in lxc_commands(names, p)])
+        node_links = node_ns.links()
         for p in group:
-            pod_ns = names.pod(p.namespace, p.name)
-            netns.ip_batch(pod_ns, pod_commands(p, plan.node(node)))
-            eth0 = netns.links(pod_ns)["eth0"]
+            pod_ns = NetNS(names.pod(p.namespace, p.name))
+            pod_ns.ip_batch(pod_commands(p, plan.node(node)))
+            eth0 = pod_ns.links()["eth0"]
             lxc = node_links[p.lxc]
             facts[p.key] = {"lxc_ifindex": lxc["ifindex"], "lxc_mac": lxc["address"],
                             "pod_mac": eth0["address"], "pod_ifindex": eth0["ifindex"]}

@@ -11,7 +11,7 @@ tables), ``backend`` (``KindBackend``).
 """
 from .backend import KindBackend, LiveMaps
 from .bringup import down, up
-from .tools import doctor, format_doctor
+from .tools import doctor
 from .versions import CILIUM_VERSION
 
-__all__ = ["KindBackend", "LiveMaps", "up", "down", "doctor", "format_doctor", "CILIUM_VERSION"]
+__all__ = ["KindBackend", "LiveMaps", "up", "down", "doctor", "CILIUM_VERSION"]

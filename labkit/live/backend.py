@@ -2,31 +2,38 @@
 
 Node shells are `docker exec -i <node> ...` (kind nodes are containers); pod shells are
 `kubectl exec -i -n NS POD -- ...`; Cilium's own tools (`cilium-dbg`, `hubble`) run in the
-node's Cilium agent pod. Everything returns the shared tables of :mod:`labkit.tables`.
+node's Cilium agent pod. Everything returns the shared tables of :mod:`labkit.tables`,
+and the text commands print what Cilium itself prints.
 """
 from __future__ import annotations
 
-import fnmatch
+import re
 import subprocess
+import threading
 import time as _time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from queue import Queue
+from typing import Any
 
 import pandas as pd
 
-from ..backend import CapturePoint
-from ..errors import LabError
-from ..tables import FLOWS
+from .. import targets
+from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, TargetRef
+from ..doctor import Check
+from ..errors import ExitStatus, LabError
+from ..plan import KIND_GATEWAY
+from ..tables import EVENTS, FLOWS
 from . import bringup, tools
 from .kube import Kube
-from .parse_bpf import (parse_ct, parse_endpoints, parse_ipcache, parse_lb, parse_metrics, parse_nat,
-                        parse_service_list)
+from .parse_bpf import parse_ct, parse_endpoints, parse_ipcache, parse_lb, parse_metrics, parse_nat
 from .parse_k8s import parse_ip_link, parse_nodes, parse_pods, parse_services
 from .parse_monitor import parse_flows, parse_monitor
 
 CILIUM_NS = "kube-system"
 CILIUM_SELECTOR = "k8s-app=cilium"
 CILIUM_CONTAINER = "cilium-agent"
+_FLUSHED = re.compile(r"Flushed (\d+) entries from (\S+)")
 
 MAP_COMMANDS: dict[str, list[str]] = {
     "endpoints": ["cilium-dbg", "bpf", "endpoint", "list"],
@@ -44,79 +51,96 @@ FLUSH_COMMANDS: dict[str, list[str]] = {
 
 
 class LiveMaps:
-    """The eBPF maps of one node, read with `cilium-dbg` in its Cilium agent pod."""
+    """The eBPF maps of one node, read with `cilium-dbg` in its Cilium agent pod
+    (a :class:`labkit.backend.MapsReader`)."""
 
-    def __init__(self, backend: "KindBackend", node: str) -> None:
+    def __init__(self, backend: KindBackend, node: str) -> None:
         self.backend = backend
         self.node = node
 
-    def raw(self, name: str, *, json: bool = False) -> str:
-        """What `cilium-dbg` prints for map ``name`` (one of MAP_COMMANDS), as text."""
-        if name not in MAP_COMMANDS:
-            raise LabError(f"unknown map {name!r}: use one of {', '.join(MAP_COMMANDS)}", exit_code=2)
-        argv = MAP_COMMANDS[name] + (["-o", "json"] if json else [])
+    def text(self, what: str, *, output: str = "text", time_diff: bool = False) -> str:
+        """What `cilium-dbg` prints for map ``what`` (one of MAP_COMMANDS)."""
+        if what not in MAP_COMMANDS:
+            raise LabError(f"unknown map {what!r}: use one of {', '.join(MAP_COMMANDS)}")
+        argv = MAP_COMMANDS[what] + (["-o", "json"] if output == "json" else []) + \
+            (["-d"] if time_diff and what == "ct" else [])
         return self.backend.cilium(self.node, argv).stdout
 
     def endpoints(self) -> pd.DataFrame:
-        return parse_endpoints(self.raw("endpoints"), self.node)
+        return parse_endpoints(self.text("endpoints"), self.node)
 
     def ct(self) -> pd.DataFrame:
-        return parse_ct(self.raw("ct"), self.node)
+        return parse_ct(self.text("ct"), self.node)
 
     def nat(self) -> pd.DataFrame:
-        return parse_nat(self.raw("nat"), self.node)
+        return parse_nat(self.text("nat"), self.node)
 
     def lb(self) -> pd.DataFrame:
-        return parse_lb(self.raw("lb"), self.node)
-
-    def services(self) -> pd.DataFrame:
-        """`cilium-dbg service list` as LB rows (service id = rev NAT id, backend index = slot)."""
-        return parse_service_list(self.raw("services"), self.node)
+        return parse_lb(self.text("lb"), self.node)
 
     def ipcache(self) -> pd.DataFrame:
-        return parse_ipcache(self.raw("ipcache"), self.node)
+        return parse_ipcache(self.text("ipcache"), self.node)
 
     def metrics(self) -> pd.DataFrame:
-        return parse_metrics(self.raw("metrics"), self.node)
+        return parse_metrics(self.text("metrics"), self.node)
 
-    def flush(self, name: str) -> None:
-        if name not in FLUSH_COMMANDS:
-            raise LabError(f"the live backend can flush {' and '.join(FLUSH_COMMANDS)} only; "
-                           f"{name!r} is managed by the Cilium agent", exit_code=2)
-        self.backend.cilium(self.node, FLUSH_COMMANDS[name])
+    def flush(self, what: str) -> dict[str, int]:
+        """`cilium-dbg bpf ct|nat flush`: removed per map, as Cilium reports it."""
+        if what not in FLUSH_COMMANDS:
+            raise LabError(f"cannot flush {what!r}: choose ct or nat (the other maps are managed by the Cilium agent)")
+        out = self.backend.cilium(self.node, FLUSH_COMMANDS[what]).stdout
+        return {path: int(n) for n, path in _FLUSHED.findall(out)}
 
 
 class KindBackend:
-    """Backend protocol (:class:`labkit.backend.Backend`) on a kind cluster named ``lab``."""
+    """The backend contract (:class:`labkit.backend.Backend`) on a kind cluster named ``lab``."""
 
     name = "kind"
+    capabilities = Capabilities(datapaths=("cilium",), options=False, companions=False, look_back=False,
+                                up_applies_manifests=True)
 
     def __init__(self, lab: str = "kind", repo: Path | str = bringup.REPO, *,
-                 use_k8s_client: bool | None = None, offline: bool = False) -> None:
+                 use_k8s_client: bool | None = None, offline: bool = False, timeout: int = 600,
+                 log: Callable[[str], None] = print, monitor_startup: float = 1.5) -> None:
         self.lab = lab
         self.repo = Path(repo)
         self.context = bringup.context(lab)
         self.offline = offline
+        self.timeout = timeout
+        self.log = log
+        self.monitor_startup = monitor_startup   # seconds a monitor needs to attach before `during` runs
         self.kube = Kube(self.context, use_k8s_client)
         self._cilium_pods: dict[str, str] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
-    def up(self, *, offline: bool | None = None, timeout: int = 600,
-           log: Callable[[str], None] = print) -> str:
+    def up(self, settings: Settings | None = None) -> str:
         """Create the kind cluster, install Cilium, apply cluster/manifests (skips done steps)."""
-        off = self.offline if offline is None else offline
-        return bringup.up(self.lab, self.repo, offline=off, timeout=timeout, log=log)
+        if settings is not None and (settings.datapath not in (None, "cilium") or settings.options):
+            raise LabError("--datapath and --set are for the embedded backend; the kind backend installs "
+                           "Cilium with cluster/cilium-values.yaml")
+        return bringup.up(self.lab, self.repo, offline=self.offline, timeout=self.timeout, log=self.log)
 
-    def down(self, *, log: Callable[[str], None] = print) -> str:
-        return bringup.down(self.lab, log=log)
+    def down(self) -> str:
+        return bringup.down(self.lab, log=self.log)
 
     def is_up(self) -> bool:
         return tools.which("kind") is not None and bringup.cluster_exists(self.lab)
 
-    def apply(self, paths: Sequence[str], *, log: Callable[[str], None] = print) -> list[str]:
+    def apply(self, paths: Sequence[str]) -> list[str]:
         """`kubectl apply -f` each path (relative paths: from the cwd, else from the repo)."""
         return bringup.apply(self.lab, [Path(p) if Path(p).exists() else self.repo / p for p in paths],
-                             log=log)
+                             log=self.log)
+
+    def settings(self) -> Settings:
+        return Settings("cilium", {})
+
+    def existing_labs(self) -> list[str]:
+        if tools.which("kind") is None:
+            return []
+        return tools.run(["kind", "get", "clusters"], check=False, timeout=30).stdout.split()
+
+    def doctor(self) -> list[Check]:
+        return tools.doctor(self.lab)
 
     # -- tables ---------------------------------------------------------------------------
     def nodes(self) -> pd.DataFrame:
@@ -129,10 +153,10 @@ class KindBackend:
     def node_names(self) -> list[str]:
         return [n["metadata"]["name"] for n in self.kube.get("nodes").get("items", [])]
 
-    def pods(self, namespaces: Sequence[str] | None = None) -> pd.DataFrame:
-        """Pods (all but system namespaces by default), with their endpoint and lxc."""
+    def pods(self) -> pd.DataFrame:
+        """Pods (all but system namespaces), with their endpoint and lxc."""
         doc = self.kube.get("pods")
-        base = parse_pods(doc, namespaces=namespaces)
+        base = parse_pods(doc)
         if base.empty:
             return base
         eps, links = [], {}
@@ -143,49 +167,49 @@ class KindBackend:
             except LabError:
                 continue                    # node without a ready Cilium agent: columns stay missing
         endpoints = pd.concat(eps, ignore_index=True) if eps else None
-        return parse_pods(doc, endpoints, links, namespaces=namespaces)
+        return parse_pods(doc, endpoints, links)
 
-    def services(self, namespaces: Sequence[str] | None = None) -> pd.DataFrame:
-        return parse_services(self.kube.get("services"), self.kube.get("endpointslices"), namespaces=namespaces)
+    def services(self) -> pd.DataFrame:
+        return parse_services(self.kube.get("services"), self.kube.get("endpointslices"))
 
     # -- running things -------------------------------------------------------------------
-    def _resolve(self, target: str) -> tuple[str, ...]:
-        """('node', name) or ('pod', namespace, name, node)."""
-        if target in self.node_names():
-            return ("node", target)
-        ns, _, name = target.rpartition("/")
-        found = [p for p in self.kube.get("pods").get("items", [])
-                 if p["metadata"]["name"] == name and (not ns or p["metadata"].get("namespace") == ns)]
-        if not found:
-            raise LabError(f"no node or pod named {target!r} in lab {self.lab}: "
-                           "see `labkit status --backend kind`", exit_code=2)
-        if len(found) > 1:
-            spaces = ", ".join(sorted(p["metadata"]["namespace"] for p in found))
-            raise LabError(f"pod name {name!r} is in several namespaces ({spaces}): write NAMESPACE/{name}",
-                           exit_code=2)
-        p = found[0]
-        return ("pod", p["metadata"]["namespace"], name, p.get("spec", {}).get("nodeName", ""))
+    def resolve(self, target: str) -> TargetRef:
+        pods = (PodRef(p["metadata"].get("namespace", "default"), p["metadata"]["name"],
+                       p.get("spec", {}).get("nodeName", ""))
+                for p in self.kube.get("pods").get("items", []))
+        return targets.resolve(target, self.node_names(), pods, self.lab)
+
+    def _prefix(self, ref: TargetRef) -> tuple[str, ...]:
+        if isinstance(ref, NodeRef):
+            return ("docker", "exec", "-i", ref.name)
+        return ("kubectl", "--context", self.context, "exec", "-i", "-n", ref.namespace, ref.name, "--")
 
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         """The argv that runs ``argv`` inside ``target`` (a node or pod name)."""
         if isinstance(argv, str):
-            raise LabError("commands are argv lists, not shell strings", exit_code=2)
-        return list(self._prefix(self._resolve(target))) + [str(a) for a in argv]
-
-    def _prefix(self, where: tuple[str, ...]) -> tuple[str, ...]:
-        if where[0] == "node":
-            return ("docker", "exec", "-i", where[1])
-        return ("kubectl", "--context", self.context, "exec", "-i", "-n", where[1], where[2], "--")
+            raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
+        if not argv:
+            raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
+        return list(self._prefix(self.resolve(target))) + [str(a) for a in argv]
 
     def run(self, target: str, argv: Sequence[str], *, timeout: float | None = 60,
-            input: str | None = None) -> subprocess.CompletedProcess:
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         return tools.run(self.argv(target, argv), timeout=timeout, input=input, check=False)
 
-    def popen(self, target: str, argv: Sequence[str], **kw) -> subprocess.Popen:
+    def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` in ``target`` with the caller's stdio (labkit exec / shell)."""
         full = self.argv(target, argv)
         tools.require(full[0])
         return subprocess.Popen(full, **kw)
+
+    def shell_env(self, target: str) -> dict[str, str]:
+        """Nothing to add: kind nodes are containers; Cilium's tools live in the agent pod."""
+        self.resolve(target)
+        return {}
+
+    def external_address(self) -> str:
+        """Docker's bridge of the kind network: outside every pod CIDR."""
+        return KIND_GATEWAY
 
     def cilium_pod(self, node: str) -> str:
         """Name of the Cilium agent pod on ``node``."""
@@ -195,14 +219,14 @@ class KindBackend:
                 self._cilium_pods[p.get("spec", {}).get("nodeName", "")] = p["metadata"]["name"]
             if node not in self._cilium_pods:
                 raise LabError(f"no Cilium agent pod on node {node!r}: is Cilium installed? "
-                               "Run `labkit doctor --backend kind`", exit_code=1)
+                               "Run `labkit doctor --backend kind`", exit_code=ExitStatus.FAILURE)
         return self._cilium_pods[node]
 
     def cilium_argv(self, node: str, argv: Sequence[str]) -> list[str]:
         return ["kubectl", "--context", self.context, "exec", "-n", CILIUM_NS, self.cilium_pod(node),
                 "-c", CILIUM_CONTAINER, "--", *map(str, argv)]
 
-    def cilium(self, node: str, argv: Sequence[str], *, timeout: float = 60) -> subprocess.CompletedProcess:
+    def cilium(self, node: str, argv: Sequence[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a Cilium tool (cilium-dbg, hubble) in the agent pod of ``node``."""
         return tools.run(self.cilium_argv(node, argv), timeout=timeout)
 
@@ -212,58 +236,42 @@ class KindBackend:
 
     # -- capture points -------------------------------------------------------------------
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]:
-        out: list[CapturePoint] = []
         lxc_pods: dict[tuple[str, str], str] | None = None
-        for pattern in patterns:
-            target, sep, glob = pattern.partition(":")
-            if not sep or not target or not glob:
-                raise LabError(f"capture point {pattern!r} is not NODE:IFACE or POD:IFACE "
-                               "(e.g. kind-worker:lxc*, client-pod:eth0)", exit_code=2)
-            where = self._resolve(target)
-            prefix = self._prefix(where)
-            if where[0] == "node":
-                node = where[1]
-                names = [l["name"] for l in self.links(node)]
-            else:
-                node = where[3]
-                if any(c in glob for c in "*?["):
-                    r = tools.run([*prefix, "ip", "-o", "link"], timeout=30)
-                    names = [l["name"] for l in parse_ip_link(r.stdout)]
-                else:
-                    names = [glob]          # no listing needed (and images like whoami have no `ip`)
-            matched = [n for n in names if fnmatch.fnmatchcase(n, glob)]
-            if not matched:
-                raise LabError(f"no interface matches {pattern!r} (interfaces: {', '.join(names) or 'none'})",
-                               exit_code=2)
-            for iface in matched:
-                if where[0] == "node":
-                    pod = ""
-                    if iface.startswith("lxc"):
-                        if lxc_pods is None:
-                            pods = self.pods(namespaces=None)
-                            lxc_pods = {(r["node"], r["lxc"]): r["name"] for r in pods.to_dict("records")
-                                        if isinstance(r["lxc"], str)}
-                        pod = lxc_pods.get((node, iface), "")
-                    out.append(CapturePoint(point=f"{node}:{iface}", node=node, pod=pod, interface=iface,
-                                            exec_prefix=prefix))
-                else:
-                    out.append(CapturePoint(point=f"{where[2]}:{iface}", node=node, pod=where[2],
-                                            interface=iface, exec_prefix=prefix))
-        return out
+
+        def interfaces(ref: TargetRef, glob: str) -> list[str]:
+            if isinstance(ref, NodeRef):
+                return [link["name"] for link in self.links(ref.name)]
+            if targets.is_glob(glob):
+                r = tools.run([*self._prefix(ref), "ip", "-o", "link"], timeout=30)
+                return [link["name"] for link in parse_ip_link(r.stdout)]
+            return [glob]          # no listing needed (and images like whoami have no `ip`)
+
+        def point(ref: TargetRef, target: str, iface: str) -> CapturePoint:
+            nonlocal lxc_pods
+            pod = ref.name if isinstance(ref, PodRef) else ""
+            if isinstance(ref, NodeRef) and iface.startswith("lxc"):
+                if lxc_pods is None:
+                    rows = self.pods().to_dict("records")
+                    lxc_pods = {(r["node"], r["lxc"]): r["name"] for r in rows if isinstance(r["lxc"], str)}
+                pod = lxc_pods.get((ref.name, iface), "")
+            return CapturePoint(point=f"{ref.name}:{iface}", node=ref.node, pod=pod, interface=iface,
+                                exec_prefix=self._prefix(ref))
+
+        return targets.match_points(patterns, self.resolve, interfaces, point)
 
     # -- maps, monitor, flows --------------------------------------------------------------
+    def _node(self, node: str) -> str:
+        names = self.node_names()
+        if node not in names:
+            raise LabError(f"unknown node {node!r} in lab {self.lab!r}; nodes are {', '.join(names)}")
+        return node
+
     def maps(self, node: str) -> LiveMaps:
-        if node not in self.node_names():
-            raise LabError(f"no node {node!r} in lab {self.lab}: nodes are {', '.join(self.node_names())}",
-                           exit_code=2)
-        return LiveMaps(self, node)
+        return LiveMaps(self, self._node(node))
 
     def monitor_argv(self, node: str, *, from_: int | None = None, to: int | None = None,
-                     related_to: int | None = None, types: Sequence[str] = (), duration: float = 5.0,
-                     json: bool = False) -> list[str]:
+                     related_to: int | None = None, duration: float = 5.0, json: bool = False) -> list[str]:
         argv = ["timeout", f"{duration:g}", "cilium-dbg", "monitor"]
-        for t in types:
-            argv += ["-t", t]
         for flag, v in (("--from", from_), ("--to", to), ("--related-to", related_to)):
             if v is not None:
                 argv += [flag, str(int(v))]
@@ -271,60 +279,132 @@ class KindBackend:
             argv.append("-j")
         return self.cilium_argv(node, argv)
 
-    def monitor(self, node: str, *, from_: int | None = None, to: int | None = None,
-                related_to: int | None = None, types: Sequence[str] = (), duration: float = 5.0,
-                during: Callable[[], object] | None = None, startup: float = 1.5,
-                seconds: float | None = None) -> pd.DataFrame:
-        """`cilium-dbg monitor` on ``node`` for ``duration`` seconds -> EVENTS.
-
-        ``during`` (e.g. a curl from a pod) runs once the monitor has had ``startup``
-        seconds to attach. The monitor stops itself (`timeout` in the agent pod), so no
-        process is left behind. Cilium's monitor cannot look back: ``seconds`` (the
-        embedded backend's look-back window) is taken as how long to listen.
-        """
+    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
+                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
+                during: Callable[[], object] | None = None) -> pd.DataFrame:
+        """`cilium-dbg monitor` on ``node`` (every node if None) for ``duration`` seconds
+        (default 5), with ``during`` run once the monitors listen -> EVENTS. Cilium's monitor cannot look back: ``seconds`` is
+        refused with the fix. ``during`` runs once the monitors have had time to attach; the
+        monitors stop themselves (`timeout` in the agent pod), so nothing is left behind."""
         if seconds is not None:
-            duration = min(float(seconds), 30.0)
-        if node not in self.node_names():
-            raise LabError(f"no node {node!r} in lab {self.lab}", exit_code=2)
-        argv = self.monitor_argv(node, from_=from_, to=to, related_to=related_to, types=types, duration=duration)
+            raise LabError("cilium monitor cannot look back on a live cluster; pass during=<a function that makes "
+                           "the traffic> or duration=<seconds to listen>")
+        nodes = [self._node(node)] if node else self.node_names()
+        listen = float(duration if duration is not None else 5.0)
         tools.require("kubectl")
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs = {n: subprocess.Popen(self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in nodes}
+        outs: dict[str, tuple[str, str]] = {}
         try:
             if during is not None:
-                _time.sleep(startup)
+                _time.sleep(self.monitor_startup)
                 during()
-            out, err = proc.communicate(timeout=duration + 60)
+            for n, proc in procs.items():
+                outs[n] = proc.communicate(timeout=listen + 60)
         except BaseException:
-            proc.kill()
-            proc.communicate()
+            for proc in procs.values():
+                proc.kill()
+                proc.communicate()
             raise
-        if proc.returncode not in (0, 124):          # 124: stopped by `timeout`, the normal end
-            raise LabError(f"cilium-dbg monitor on {node} failed: {(err or out).strip().splitlines()[-1:] or ['?']}",
-                           exit_code=1)
-        try:
-            links = self.links(node)
-        except LabError:
-            links = []
-        return parse_monitor(out, node, ifindexes={l["name"]: l["ifindex"] for l in links},
-                             ifnames={l["ifindex"]: l["name"] for l in links})
+        frames = []
+        for n, proc in procs.items():
+            out, err = outs[n]
+            if proc.returncode not in (0, 124):          # 124: stopped by `timeout`, the normal end
+                last = (err or out).strip().splitlines()[-1:] or ["?"]
+                raise LabError(f"cilium-dbg monitor on {n} failed: {last[0]}", exit_code=ExitStatus.FAILURE)
+            try:
+                links = self.links(n)
+            except LabError:
+                links = []
+            frames.append(parse_monitor(out, n, ifindexes={link["name"]: link["ifindex"] for link in links},
+                                        ifnames={link["ifindex"]: link["name"] for link in links}))
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return EVENTS.frame([])
+        return EVENTS.frame(pd.concat(frames, ignore_index=True).sort_values("time", kind="stable", ignore_index=True))
 
-    def flows(self, node: str | None = None, *, last: int = 1000, args: Sequence[str] = (),
-              seconds: float | None = None) -> pd.DataFrame:
+    def monitor_lines(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
+                      related_to: int | None = None, json: bool = False, seconds: float | None = None,
+                      duration: float | None = None) -> Iterator[str]:
+        """`cilium-dbg monitor` in the agent pods, streamed as it prints (its banner goes to
+        stderr, as Cilium prints it)."""
+        if seconds is not None:
+            raise LabError("cilium monitor cannot look back on a live cluster; leave out --last "
+                           "(it follows new events)")
+        nodes = [self._node(node)] if node else self.node_names()
+        tools.require("kubectl")
+        listen = duration if duration is not None else 24 * 3600
+        return _stream([self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen, json=json)
+                        for n in nodes])
+
+    def observe_argv(self, node: str, *, last: int | None = 20, seconds: float | None = None,
+                     follow: bool = False, output: str = "compact") -> list[str]:
+        argv = ["hubble", "observe", "-o", "json" if output == "json" else "compact"]
+        argv += ["--all"] if last is None else ["--last", str(int(last))]
+        argv += ["--since", f"{int(seconds)}s"] if seconds else []
+        argv += ["--follow"] if follow else []
+        return self.cilium_argv(node, argv)
+
+    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
+              during: Callable[[], object] | None = None) -> pd.DataFrame:
         """Hubble flows (`hubble observe -o json` in the agent pods) -> FLOWS, oldest first.
 
-        ``node`` None reads every node (each agent keeps its own node's flows); ``args`` are
-        extra `hubble observe` filters as an argv list, e.g. ``["--pod", "native/client-pod"]``.
-        """
-        nodes = [node] if node else self.node_names()
-        if seconds is not None:
-            args = [*args, "--since", f"{int(seconds)}s"]
+        ``node`` None reads every node (each agent keeps its own node's flows); ``during`` /
+        ``duration`` become a look-back window over what Hubble kept."""
+        if during is not None or duration is not None:
+            t0 = _time.time()
+            if during is not None:
+                during()
+            _time.sleep(max(1.0, (duration or 0) - (_time.time() - t0)))
+            seconds = _time.time() - t0 + 1
+        nodes = [self._node(node)] if node else self.node_names()
         frames = []
         for n in nodes:
-            r = self.cilium(n, ["hubble", "observe", "-o", "json", "--last", str(int(last)), *map(str, args)],
-                            timeout=120)
-            frames.append(parse_flows(r.stdout))
+            argv = ["hubble", "observe", "-o", "json", "--last", "1000"]
+            argv += ["--since", f"{max(1, int(seconds + 0.999))}s"] if seconds is not None else []
+            frames.append(parse_flows(self.cilium(n, argv, timeout=120).stdout))
         frames = [f for f in frames if not f.empty]
         if not frames:
             return FLOWS.frame([])
         df = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable", ignore_index=True)
         return FLOWS.frame(df)
+
+    def observe_lines(self, node: str | None = None, *, last: int | None = 20, seconds: float | None = None,
+                      follow: bool = False, duration: float | None = None, output: str = "compact") -> Iterator[str]:
+        """`hubble observe` in the agent pods, as it prints."""
+        nodes = [self._node(node)] if node else self.node_names()
+        argvs = [self.observe_argv(n, last=last, seconds=seconds, follow=follow, output=output) for n in nodes]
+        if follow and duration is not None:
+            argvs = [a[:a.index("--") + 1] + ["timeout", f"{duration:g}"] + a[a.index("--") + 1:] for a in argvs]
+        tools.require("kubectl")
+        return _stream(argvs)
+
+
+def _stream(argvs: list[list[str]]) -> Iterator[str]:
+    """Lines of several commands' stdout as they come (their stderr passes through); the
+    commands end when the iterator is closed."""
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, text=True) for a in argvs]
+    lines: Queue[str | None] = Queue()
+
+    def pump(proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threads = [threading.Thread(target=pump, args=(p,), daemon=True) for p in procs]
+    for t in threads:
+        t.start()
+    try:
+        ended = 0
+        while ended < len(procs):
+            line = lines.get()
+            if line is None:
+                ended += 1
+            else:
+                yield line
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+            p.wait()

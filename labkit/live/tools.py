@@ -13,7 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..errors import LabError
+from ..doctor import Check
+from ..errors import ExitStatus, LabError
 from . import versions as V
 
 
@@ -124,44 +125,45 @@ def _last_line(text: str) -> str:
 
 # --------------------------------------------------------------------------------- doctor
 
-Check = tuple[str, bool, str]
-
-
 def doctor(lab: str = "kind") -> list[Check]:
-    """Checks for `labkit doctor --backend kind`: (check, ok, fix) in order.
+    """Checks for `labkit doctor --backend kind`, in order.
 
     Tools and versions first; then the Docker engine; then, only if those pass, the cluster:
     it exists, its nodes are Ready, Cilium, its operator and Hubble Relay are ready, and the
     lab's pods run.
     """
     out: list[Check] = []
+
+    def add(name: str, ok: bool, fix: str = "") -> None:
+        out.append(Check(name, ok, fix=fix))
+
     tools_ok = True
     for name, tool in TOOLS.items():
         label = f"{name} >= {tool.minimum}"
         try:
             v = version(name)
         except LabError as e:
-            out.append((label, False, str(e)))
+            add(label, False, str(e))
             tools_ok = False
             continue
         got = ".".join(map(str, v))
         ok = v >= _vt(tool.minimum)
         tools_ok &= ok
-        out.append((f"{label} (found {got})", ok, "" if ok else tool.install))
+        add(f"{label} (found {got})", ok, "" if ok else tool.install)
     if not tools_ok:
-        out.append(("cluster checks", False, "fix the tools above first"))
+        add("cluster checks", False, "fix the tools above first")
         return out
 
     r = run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False, timeout=30)
     engine = r.returncode == 0 and r.stdout.strip() != ""
-    out.append(("docker engine reachable", engine,
-                "" if engine else "start the Docker engine (and let your user use it: `docker info` must work)"))
+    add("docker engine reachable", engine,
+                "" if engine else "start the Docker engine (and let your user use it: `docker info` must work)")
     if not engine:
         return out
 
     r = run(["kind", "get", "clusters"], check=False, timeout=30)
     exists = lab in r.stdout.split()
-    out.append((f"kind cluster '{lab}' exists", exists, "" if exists else f"run `labkit up --backend kind --lab {lab}`"))
+    add(f"kind cluster '{lab}' exists", exists, "" if exists else f"run `labkit up --backend kind --lab {lab}`")
     if not exists:
         return out
 
@@ -179,35 +181,35 @@ def doctor(lab: str = "kind") -> list[Check]:
     nodes = kjson("get", "nodes") or {"items": []}
     ready = [n for n in nodes.get("items", []) if _condition(n, "Ready")]
     ok = bool(nodes["items"]) and len(ready) == len(nodes["items"])
-    out.append((f"nodes Ready ({len(ready)}/{len(nodes['items'])})", ok,
-                "" if ok else "wait for Cilium to start, or see `kubectl get nodes` / `kubectl -n kube-system get pods`"))
+    add(f"nodes Ready ({len(ready)}/{len(nodes['items'])})", ok,
+                "" if ok else "wait for Cilium to start, or see `kubectl get nodes` / `kubectl -n kube-system get pods`")
 
     ds = kjson("-n", "kube-system", "get", "daemonset", "cilium") or {}
     st = ds.get("status", {})
     want, have = st.get("desiredNumberScheduled", 0), st.get("numberReady", 0)
     ok = want > 0 and have == want
-    out.append((f"cilium agents ready ({have}/{want})", ok,
-                "" if ok else f"run `labkit up --backend kind --lab {lab}` (installs Cilium {V.CILIUM_VERSION})"))
+    add(f"cilium agents ready ({have}/{want})", ok,
+                "" if ok else f"run `labkit up --backend kind --lab {lab}` (installs Cilium {V.CILIUM_VERSION})")
     ver = _image_tag(ds)
     if ver is not None:
         ok = ver == f"v{V.CILIUM_VERSION}"
-        out.append((f"cilium version {V.CILIUM_VERSION} (found {ver})", ok,
-                    "" if ok else "recreate the lab: `labkit down --backend kind` then `labkit up --backend kind`"))
+        add(f"cilium version {V.CILIUM_VERSION} (found {ver})", ok,
+                    "" if ok else "recreate the lab: `labkit down --backend kind` then `labkit up --backend kind`")
 
     for dep, what in (("cilium-operator", "cilium operator"), ("hubble-relay", "hubble relay")):
         d = kjson("-n", "kube-system", "get", "deployment", dep) or {}
         want = d.get("spec", {}).get("replicas", 0)
         have = d.get("status", {}).get("readyReplicas", 0)
         ok = want > 0 and have >= want
-        out.append((f"{what} ready ({have}/{want})", ok,
-                    "" if ok else f"see `kubectl --context {ctx} -n kube-system describe deployment {dep}`"))
+        add(f"{what} ready ({have}/{want})", ok,
+                    "" if ok else f"see `kubectl --context {ctx} -n kube-system describe deployment {dep}`")
 
     pods = kjson("-n", "native", "get", "pods") or {"items": []}
     items = pods.get("items", [])
     ready = [p for p in items if _condition(p, "Ready")]
     ok = bool(items) and len(ready) == len(items)
-    out.append((f"lab pods Ready in namespace native ({len(ready)}/{len(items)})", ok,
-                "" if ok else f"run `labkit apply --backend kind --lab {lab} cluster/manifests`"))
+    add(f"lab pods Ready in namespace native ({len(ready)}/{len(items)})", ok,
+                "" if ok else f"run `labkit apply --backend kind --lab {lab} cluster/manifests`")
     return out
 
 
@@ -224,12 +226,4 @@ def _image_tag(ds: dict) -> str | None:
     return None
 
 
-def format_doctor(checks: list[Check]) -> str:
-    """Human text of :func:`doctor`: one line per check, the fix indented below a failure."""
-    lines = []
-    for name, ok, fix in checks:
-        lines.append(f"[{'ok' if ok else 'FAIL'}] {name}")
-        if not ok and fix:
-            lines.append(f"       -> {fix}")
-    return "\n".join(lines)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..plan import KIND_GATEWAY, KIND_NETWORK
+
 NODE_W, NODE_GAP, POD_H, POD_GAP, HEAD_H = 3.0, 0.6, 0.9, 0.25, 1.3
 COLORS = {"control-plane": "#dbe9f6", "worker": "#e3f1e3", "pod": "#fff7e0", "net": "#eeeeee"}
 
@@ -26,7 +28,7 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
     fig.add_shape(type="rect", x0=0, x1=width, y0=net_y, y1=net_y + 0.6, fillcolor=COLORS["net"],
                   line=dict(color="#888"))
     fig.add_annotation(x=width / 2, y=net_y + 0.3, showarrow=False,
-                       text="<b>kind network</b> 172.18.0.0/16 (bridge <i>kind</i>, gateway 172.18.0.1)")
+                       text=f"<b>kind network</b> {KIND_NETWORK} (bridge <i>kind</i>, gateway {KIND_GATEWAY})")
     centers = {}
     for i, n in enumerate(nodes.itertuples()):
         x0 = i * (NODE_W + NODE_GAP)

@@ -14,9 +14,10 @@ import ipywidgets as w
 import pandas as pd
 from IPython.display import HTML, display
 
+from .. import paths
 from ..errors import LabError
+from ..lab import Lab, connect
 from ..plots.ladder import ladder
-from ..lab import Lab
 
 SHOWN_COLUMNS = ["time", "direction", "src_mac", "dst_mac", "summary"]
 
@@ -41,29 +42,6 @@ def presets(lab: Lab, source: str) -> list[tuple[str, str]]:
     return out
 
 
-def order_lanes(points: list[str], source: str, pods: pd.DataFrame) -> list[str]:
-    """Lanes along the path: client eth0, client lxc, client node eth0, other nodes' eth0,
-    other lxcs, other pods' eth0 (server side last)."""
-    src = pods[pods.name == source]
-    src_node = src.node.iloc[0] if len(src) else ""
-    src_lxc = f"{src_node}:{src.lxc.iloc[0]}" if len(src) else ""
-
-    def rank(point: str) -> tuple[int, str]:
-        target, _, iface = point.partition(":")
-        if target == source:
-            return (0, point)
-        if point == src_lxc:
-            return (1, point)
-        if target == src_node:
-            return (2, point)
-        if iface.startswith("lxc"):
-            return (4, point)
-        if iface == "eth0" and target not in set(pods.name):
-            return (3, point)
-        return (5, point)
-    return sorted(points, key=rank)
-
-
 class CapturePanel:
     """``CapturePanel(lab).widget`` in a notebook; tests drive ``.source``, ``.points``,
     ``.command`` and ``.run_button.click()`` and read ``.packets`` and ``.figure``."""
@@ -74,9 +52,7 @@ class CapturePanel:
         self.packets: pd.DataFrame | None = None
         self.figure = None
         self.result = None
-        if labs is None and lab.backend.name == "embedded":
-            from ..embedded.names import existing_labs as labs
-        lab_names = sorted(set(labs() if labs else []) | {lab.name})
+        lab_names = sorted(set(labs() if labs else lab.existing_labs()) | {lab.name})
         self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description="lab")
         self.source = w.Dropdown(description="from pod")
         self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="520px"))
@@ -101,7 +77,6 @@ class CapturePanel:
 
     # ---------------------------------------------------------------- choices
     def _on_lab(self, change) -> None:
-        from .. import connect
         try:
             self.lab = connect(change["new"], self.lab.backend.name)
             self._refresh()
@@ -167,7 +142,7 @@ class CapturePanel:
 
     def _show(self, points: list[str]) -> None:
         pk = self.packets
-        lanes = order_lanes(points, self.source.value, self.lab.pods)
+        lanes = paths.lanes(points, self.source.value, self.lab.pods)
         counts = pk.groupby("point").size().reindex(lanes, fill_value=0)
         self.counts.value = "<table>" + "".join(
             f"<tr><td style='padding-right:1em'>{p}</td><td><b>{n}</b> packets</td></tr>" for p, n in counts.items()

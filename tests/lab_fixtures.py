@@ -47,5 +47,5 @@ def host_snapshot() -> dict:
 
 
 def rx_packets(lab: Lab, target: str, ifname: str) -> int:
-    out = lab.pod(target).sh(["cat", f"/sys/class/net/{ifname}/statistics/rx_packets"])
+    out = lab.target(target).sh(["cat", f"/sys/class/net/{ifname}/statistics/rx_packets"])
     return int(out)

@@ -11,43 +11,19 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import struct
-import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import LabError
+from ...errors import ExitStatus, LabError
+from ...netns import NetNS
 from . import bpfsys
 from .build import Template
 
 PROG_TYPES = {"sched_cls": bpfsys.PROG_SCHED_CLS, "cgroup_sock_addr": bpfsys.PROG_CGROUP_SOCK_ADDR}
 TC_INGRESS, TC_EGRESS = "ffff:fff2", "ffff:fff3"
-# tc filter names, as `tc filter show` prints them for Cilium's programs
-TC_NAMES = {"cil_from_container": "cil_from_container", "cil_from_netdev": "cil_from_netdev",
-            "cil_to_netdev": "cil_to_netdev"}
-
-
-BPFFS = "/sys/fs/bpf"
-MOUNTED_MARK = "/run/labkit.bpffs-mounted"   # labkit mounted BPFFS: the last `down` unmounts it
-
-
-def ensure_bpffs() -> None:
-    """Mount the BPF filesystem at /sys/fs/bpf if it is not (pins need it)."""
-    if os.path.ismount(BPFFS):
-        return
-    os.makedirs(BPFFS, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise LabError(f"cannot mount the BPF filesystem at {BPFFS}: {r.stderr.strip()}", exit_code=1)
-    Path(MOUNTED_MARK).write_text("labkit mounted the BPF filesystem at /sys/fs/bpf\n")
-
-
-def release_bpffs() -> None:
-    """Unmount the BPF filesystem if labkit mounted it and no lab pins anything any more."""
-    if not os.path.exists(MOUNTED_MARK) or os.path.exists(os.path.join(BPFFS, "labkit")):
-        return
-    if subprocess.run(["umount", BPFFS], capture_output=True).returncode == 0:
-        os.unlink(MOUNTED_MARK)
 
 
 def open_maps(pin_dir: Path, templates: dict[str, Template]) -> dict[str, int]:
@@ -81,7 +57,7 @@ def load_programs(pin_dir: Path, templates: dict[str, Template], map_fds: dict[s
                 fd = bpfsys.prog_load(bytes(insns), PROG_TYPES[p["type"]], fn, attach)
             except bpfsys.VerifierError as e:
                 raise LabError(f"the verifier rejected {fn} (bpf/{src}): {e.err}; verifier log (end): "
-                               f"{_tail(e.log)}", exit_code=1) from None
+                               f"{_tail(e.log)}", exit_code=ExitStatus.FAILURE) from None
             path = pin_dir / f"prog_{fn}"
             if path.exists():
                 path.unlink()
@@ -94,7 +70,7 @@ def _tail(log: str, lines: int = 12) -> str:
     return " | ".join(log.strip().splitlines()[-lines:])
 
 
-def tc_attach(netns: str, ifname: str, prog_fd: int, fn: str, direction: str, pin_dir: Path | None = None) -> None:
+def tc_attach(netns: NetNS, ifname: str, prog_fd: int, fn: str, direction: str, pin_dir: Path | None = None) -> None:
     """Attach ``prog_fd`` to ``ifname`` (ingress or egress) inside ``netns``.
 
     With tcx (kernel >= 6.6, a bpf_link pinned in ``pin_dir``), as Cilium attaches where
@@ -104,15 +80,12 @@ def tc_attach(netns: str, ifname: str, prog_fd: int, fn: str, direction: str, pi
     thread, so that work runs in a short-lived thread."""
     if pin_dir is not None and _tcx_attach(netns, ifname, prog_fd, direction, pin_dir):
         return
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as pool:
         pool.submit(_tc_attach, netns, ifname, prog_fd, fn, direction).result()
 
 
-def _tcx_attach(netns: str, ifname: str, prog_fd: int, direction: str, pin_dir: Path) -> bool:
+def _tcx_attach(netns: NetNS, ifname: str, prog_fd: int, direction: str, pin_dir: Path) -> bool:
     """Attach with a tcx link pinned as link_<ifname>_<direction>; False if no tcx here."""
-    import socket
-    from ..capture.netns import call_in_netns
     attach = bpfsys.TCX_INGRESS if direction == "ingress" else bpfsys.TCX_EGRESS
     pin = pin_dir / f"link_{ifname}_{direction}"
 
@@ -120,14 +93,14 @@ def _tcx_attach(netns: str, ifname: str, prog_fd: int, direction: str, pin_dir: 
         try:
             idx = socket.if_nametoindex(ifname)
         except OSError:
-            raise LabError(f"no interface {ifname} in {netns}", exit_code=1) from None
+            raise LabError(f"no interface {ifname} in {netns.name}", exit_code=ExitStatus.FAILURE) from None
         try:
             return bpfsys.link_create(prog_fd, idx, attach)
         except OSError as e:
             if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):   # 524: the kernel's ENOTSUPP
                 return -1      # an older kernel without tcx
             raise
-    fd = call_in_netns(f"/run/netns/{netns}", link, what=f"{netns}:{ifname}")
+    fd = netns.call(link, what=f"{netns.name}:{ifname}")
     if fd < 0:
         return False
     try:
@@ -139,13 +112,12 @@ def _tcx_attach(netns: str, ifname: str, prog_fd: int, direction: str, pin_dir: 
     return True
 
 
-def _tc_attach(netns: str, ifname: str, prog_fd: int, fn: str, direction: str) -> None:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-    with IPRoute(netns=netns) as ipr:
+def _tc_attach(netns: NetNS, ifname: str, prog_fd: int, fn: str, direction: str) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError   # pyroute2 loads only on kernels without tcx
+    with netns.iproute() as ipr:
         found = ipr.link_lookup(ifname=ifname)
         if not found:
-            raise LabError(f"no interface {ifname} in {netns}", exit_code=1)
+            raise LabError(f"no interface {ifname} in {netns.name}", exit_code=ExitStatus.FAILURE)
         idx = found[0]
         try:
             ipr.tc("add", "clsact", idx)
@@ -157,7 +129,7 @@ def _tc_attach(netns: str, ifname: str, prog_fd: int, fn: str, direction: str) -
             ipr.tc("del-filter", "bpf", idx, ":1", parent=parent)
         except NetlinkError:
             pass
-        ipr.tc("add-filter", "bpf", idx, ":1", fd=prog_fd, name=TC_NAMES.get(fn, fn), parent=parent,
+        ipr.tc("add-filter", "bpf", idx, ":1", fd=prog_fd, name=fn, parent=parent,
                classid=1, direct_action=True)
 
 

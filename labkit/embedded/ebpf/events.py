@@ -19,9 +19,10 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from .. import tables
+from ... import tables
 from .agent import REC_HDR
-from .reasons import FILES, OBS_POINTS, TRACE_STATES, drop_reason, identity_name
+from ...cilium import identity_name
+from ...cilium.reasons import FILES, OBS_POINTS, TRACE_STATES, drop_reason
 
 NOTIFY = np.dtype([("type", "u1"), ("subtype", "u1"), ("source", "<u2"), ("hash", "<u4"), ("len_orig", "<u4"),
                    ("len_cap", "<u2"), ("version", "<u2"), ("src_label", "<u4"), ("dst_label", "<u4"),

@@ -8,38 +8,41 @@ same the live backend parses from real Cilium output.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..cilium import ct_flag_names
-from .. import tables
-from ..errors import LabError
+from ... import tables
+from ...cilium import ct_flag_names
+from ...cilium import text as cilium_text
+from ...cilium.reasons import DIRECTIONS, FILES, metric_reason
+from ...errors import ExitStatus, LabError
 from . import bpfsys
 from . import layouts as L
-from .reasons import DIRECTIONS, FILES, metric_reason
 
 FLUSHABLE = {"ct": ("cilium_ct4_global", "cilium_ct_any4_global"), "nat": ("cilium_snat_v4_external",)}
-
+# Where `cilium bpf ... flush` says it flushed (Cilium's pin paths; ours are per lab and node).
+CILIUM_PINS = "/sys/fs/bpf/tc/globals"
+TEXT = ("endpoints", "ct", "nat", "lb", "ipcache", "metrics", "services")
 
 
 class NodeMapReader:
-    """The maps of node ``node`` pinned in ``pin_dir``."""
+    """The maps of node ``node`` pinned in ``pin_dir`` (a :class:`labkit.backend.MapsReader`)."""
 
     def __init__(self, node: str, pin_dir: Path) -> None:
         self.node = node
         self.pin_dir = Path(pin_dir)
         if not self.pin_dir.is_dir():
-            raise LabError(f"node {node!r} has no datapath maps ({self.pin_dir} is missing)", exit_code=1)
+            raise LabError(f"node {node!r} has no datapath maps ({self.pin_dir} is missing)", exit_code=ExitStatus.FAILURE)
 
     # ------------------------------------------------------------------ raw access
     def _dump(self, name: str, kdt: np.dtype, vdt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        import os
         path = self.pin_dir / name
         if not path.exists():
-            raise LabError(f"map {name} is missing on node {self.node} ({path})", exit_code=1)
+            raise LabError(f"map {name} is missing on node {self.node} ({path})", exit_code=ExitStatus.FAILURE)
         fd = bpfsys.obj_get(str(path))
         try:
             info = bpfsys.MapInfo(fd)
@@ -87,7 +90,7 @@ class NodeMapReader:
             rx += v["last_rx_report"].tolist()
             tx += v["last_tx_report"].tolist()
         df = tables.CT.frame(pd.concat(frames, ignore_index=True))
-        # Not in the shared schema, but `cilium bpf ct list` prints them: kept for fmt.ct_list.
+        # Not in the shared schema, but `cilium bpf ct list` prints them: kept for cilium.text.ct_list.
         df.attrs["last_rx_report"], df.attrs["last_tx_report"] = rx, tx
         return df
 
@@ -127,7 +130,7 @@ class NodeMapReader:
             rows.append(row)
         return tables.LB.frame(rows)
 
-    def backend_protos(self) -> dict[int, str]:
+    def _backend_protos(self) -> dict[int, str]:
         bk, bv = self._dump("cilium_lb4_backends_v3", np.dtype("<u4"), L.LB4_BACKEND)
         return {int(i): L.PROTO_NAMES.get(int(b["proto"]), "ANY") for i, b in zip(bk, bv)}
 
@@ -143,7 +146,7 @@ class NodeMapReader:
         })
         return tables.IPCACHE.frame(df)
 
-    def metrics_raw(self) -> pd.DataFrame:
+    def _metrics_raw(self) -> pd.DataFrame:
         """One row per (reason, direction, line, file), as `cilium bpf metrics list` prints."""
         k, v = self._dump("cilium_metrics", L.METRICS_KEY, L.METRICS_VALUE)
         return pd.DataFrame({
@@ -154,7 +157,7 @@ class NodeMapReader:
         })
 
     def metrics(self) -> pd.DataFrame:
-        raw = self.metrics_raw()
+        raw = self._metrics_raw()
         if raw.empty:
             return tables.METRICS.frame([])
         df = raw.groupby(["reason", "direction"], sort=True, as_index=False)[["packets", "bytes"]].sum()
@@ -162,22 +165,41 @@ class NodeMapReader:
         return tables.METRICS.frame(df)
 
     # ------------------------------------------------------------------ flush
-    def flush(self, what: str) -> int:
-        """Delete every entry of the CT maps ("ct") or the NAT map ("nat"); count removed."""
-        import os
+    def flush(self, what: str) -> dict[str, int]:
+        """Delete every entry of the CT maps ("ct") or the NAT map ("nat"): removed per map,
+        keyed by the path `cilium bpf ... flush` names."""
         if what not in FLUSHABLE:
             raise LabError(f"cannot flush {what!r}: choose ct or nat")
-        removed = 0
+        removed: dict[str, int] = {}
         for name in FLUSHABLE[what]:
             fd = bpfsys.obj_get(str(self.pin_dir / name))
             try:
                 info = bpfsys.MapInfo(fd)
                 kb, _, n = bpfsys.lookup_batch(fd, info.key_size, info.value_size, info.max_entries)
                 bpfsys.delete_batch(fd, kb, info.key_size)
-                removed += n
+                removed[f"{CILIUM_PINS}/{name}"] = n
             finally:
                 os.close(fd)
         return removed
+
+    # ------------------------------------------------------------------ as Cilium prints them
+    def text(self, what: str, *, output: str = "text", time_diff: bool = False) -> str:
+        """What `cilium bpf <what> list` / `cilium service list` prints for these maps."""
+        if what not in TEXT:
+            raise LabError(f"unknown map {what!r}: use one of {', '.join(TEXT)}")
+        if what == "endpoints":
+            return cilium_text.endpoint_list(self.endpoints(), output)
+        if what == "ct":
+            return cilium_text.ct_list(self.ct(), output, int(time.monotonic()) if time_diff else None)
+        if what == "nat":
+            return cilium_text.nat_list(self.nat(), output)
+        if what == "lb":
+            return cilium_text.lb_list(self.lb(), self._backend_protos(), output)
+        if what == "services":
+            return cilium_text.service_list(self.lb(), output)
+        if what == "ipcache":
+            return cilium_text.ipcache_list(self.ipcache(), output)
+        return cilium_text.metrics_list(self._metrics_raw(), output)
 
 
 def _protos(nexthdr: np.ndarray) -> list[str]:

@@ -7,7 +7,7 @@ takes milliseconds. So a template is compiled once, cached on disk (keyed by the
 text, the flags and bcc's version) and loaded into every node with that node's own maps
 (loader.py), as Cilium compiles its datapath and then loads it per endpoint.
 
-The compile runs in a child process (``python -m labkit.datapath.build``): bcc prints
+The compile runs in a child process (``python -m labkit.embedded.ebpf.build``): bcc prints
 clang's errors on the process's stderr and keeps maps and fds open, and children let the
 three sources compile in parallel.
 """
@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LabError
-from ..plan import Plan
-from ..spec import DatapathSpec
+from ...errors import LabError
+from ...plan import Plan
+from ...spec import REPO, DatapathSpec
 from . import source
 
 # source file -> [(function, program type, cgroup attach type or 0)]
@@ -114,8 +114,8 @@ def _read(path: Path, seconds: float) -> Template:
 
 def _compile_child(name: str, flags: list[str], path: Path) -> Template:
     t0 = time.monotonic()
-    argv = [sys.executable, "-m", "labkit.datapath.build", name, str(path), *flags]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent.parent))
+    argv = [sys.executable, "-m", "labkit.embedded.ebpf.build", name, str(path), *flags]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     if r.returncode != 0 or not path.exists():
         msg = _errors(r.stderr)

@@ -1,4 +1,5 @@
-"""Text exactly as the Cilium CLI prints it (cilium-reference section 1), from our tables.
+"""Text exactly as the Cilium CLI prints it, from labkit's tables (Cilium's cilium-dbg/cmd
+and pkg/maps/* String() methods; hubble/pkg/printer for `hubble observe`).
 
 Two-column tables mimic Go's tabwriter(minwidth 5, padding 3) with the trailing tab of
 Cilium's TablePrinter (so data rows end in spaces); CT lines end with " " as Cilium's do.
@@ -182,6 +183,9 @@ def service_list(df: pd.DataFrame, output: str = "text") -> str:
 
 # ------------------------------------------------------------------ ipcache / metrics
 def ipcache_list(df: pd.DataFrame, output: str = "text") -> str:
+    """Empty text for an empty map (the CLI then says "No entries found." on stderr)."""
+    if df.empty and output != "json":
+        return ""
     pairs = [(r.prefix, f"identity={int(r.identity)} encryptkey={int(r.encrypt_key)} "
                         f"tunnelendpoint={r.tunnel_endpoint} flags={r.flags}") for r in df.itertuples()]
     if output == "json":
@@ -198,3 +202,20 @@ def metrics_list(raw: pd.DataFrame, output: str = "text") -> str:
     rows += [[r.reason, r.direction, str(int(r.packets)), str(int(r.bytes)), str(int(r.line)), r.file]
              for r in raw.itertuples()]
     return tabwriter(rows, trailing=False)
+
+
+# ------------------------------------------------------------------ hubble observe
+def hubble_compact(f: dict) -> str:
+    """One flow as `hubble observe` (compact) prints it."""
+    def end(pod: str, ip: str, port: object, ident: int) -> str:
+        host = pod or ip
+        return f"{host}:{port} (ID:{ident})" if port is not None and not pd.isna(port) else f"{host} (ID:{ident})"
+    t = f["time"].strftime("%b %e %H:%M:%S.%f")[:-3]
+    arrow = "<-" if f["is_reply"] else "->" if f["is_reply"] is not None else "<>"
+    src = end(f["src_pod"], f["src_ip"], f["src_port"], f["src_identity"])
+    dst = end(f["dst_pod"], f["dst_ip"], f["dst_port"], f["dst_identity"])
+    if f["is_reply"]:
+        src, dst = dst, src
+    point = f["observation_point"].lower().replace("_", "-") or "drop"
+    verdict = f["verdict"] + (f" ({f['drop_reason']})" if f["drop_reason"] else "")
+    return f"{t}: {src} {arrow} {dst} {point} {verdict} ({f['summary']})"

@@ -13,8 +13,11 @@ import os
 import re
 from pathlib import Path
 
+from ...errors import ExitStatus, LabError
+from ...spec import REPO
+
 # $LABKIT_BPF_DIR: another copy of bpf/ (to develop programs, or to test failure paths)
-BPF_DIR = Path(os.environ.get("LABKIT_BPF_DIR") or Path(__file__).resolve().parent.parent.parent / "bpf").resolve()
+BPF_DIR = Path(os.environ.get("LABKIT_BPF_DIR") or REPO / "bpf").resolve()
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
 
 
@@ -41,7 +44,6 @@ def inline(path: Path, _seen: set[Path] | None = None) -> str:
 def program_text(name: str) -> str:
     """The full text of ``bpf/<name>``, ready for ``BPF(text=...)``."""
     if not (BPF_DIR / name).exists():
-        from ..errors import LabError
         raise LabError(f"the datapath source {BPF_DIR / name} is missing; run labkit from its checkout "
-                       f"or set LABKIT_BPF_DIR to the bpf/ folder", exit_code=1)
+                       f"or set LABKIT_BPF_DIR to the bpf/ folder", exit_code=ExitStatus.FAILURE)
     return inline(BPF_DIR / name)

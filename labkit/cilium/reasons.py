@@ -1,11 +1,11 @@
 """Names Cilium prints for drop reasons, observation points, trace states, files.
 
-From cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_to_ids.h
-(only the codes our datapath can produce, plus Forwarded).
+From Cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_to_ids.h
+(only the codes labkit's datapath can produce, plus Success). The C side (the
+``#define DROP_*`` and ``FILE_*`` of bpf/lib/common.h) is checked against these tables by
+tests/test_datapath_units.py.
 """
 from __future__ import annotations
-
-from ..cilium import RESERVED_IDENTITIES
 
 DROP_REASONS = {
     0: "Success",
@@ -43,8 +43,3 @@ def drop_reason(code: int) -> str:
 
 def metric_reason(code: int) -> str:
     return METRIC_REASON_FORWARDED if code == 0 else drop_reason(code)
-
-
-def identity_name(ident: int) -> str:
-    """NumericIdentity.String(): reserved ids by name."""
-    return RESERVED_IDENTITIES.get(ident, str(ident))

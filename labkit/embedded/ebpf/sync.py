@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plan import Plan
+from ...plan import Plan
 from . import bpfsys
 from . import layouts as L
 

@@ -1,4 +1,5 @@
-"""The eBPF datapath's side of ``up`` and ``apply`` (called from embedded/datapath.py)."""
+"""The eBPF datapath's side of ``up`` and ``apply`` (called by embedded/datapath.py's
+EbpfDatapath): compile or take from the cache, then per node maps, programs, hooks."""
 from __future__ import annotations
 
 import json
@@ -7,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from ..embedded import netns
-from ..embedded.names import LabNames
-from ..errors import LabError
-from ..plan import Plan, PodPlan
-from ..spec import DatapathSpec
+from ...errors import ExitStatus, LabError
+from ...netns import NetNS
+from ...plan import Plan, PodPlan
+from ...spec import REPO, DatapathSpec
+from .. import bpffs
+from ..names import LabNames
+from ..processes import await_ready, spawn_ready
 from . import build, loader, sync
 
 AGENT_CGROUP = "labkit-agent"   # not a node name: kind node names carry "kind-" / "control-plane"
@@ -25,8 +28,8 @@ def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
     """Compile (or take from the cache), then per node: maps, programs, eth0 and cgroup hooks."""
     if dp.routing_mode and dp.routing_mode != "native":
         raise LabError(f"routingMode={dp.routing_mode!r} is not supported by the embedded eBPF datapath; "
-                       f"use routingMode=native", exit_code=2)
-    loader.ensure_bpffs()
+                       f"use routingMode=native", exit_code=ExitStatus.USAGE)
+    bpffs.ensure()
     t0 = time.monotonic()
     templates = build.templates(build.cflags(dp, plan))
     figures: dict = {"compile_s": round(time.monotonic() - t0, 3),
@@ -36,8 +39,8 @@ def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
             pin_dir = names.bpffs / n.name
             fds = loader.open_maps(pin_dir, templates)
             progs = loader.load_programs(pin_dir, templates, fds)
-            node_ns = names.node(n.name)
-            eth0 = netns.links(node_ns)["eth0"]["ifindex"]
+            node_ns = NetNS(names.node(n.name))
+            eth0 = node_ns.links()["eth0"]["ifindex"]
             with sync.NodeMaps(pin_dir) as m:
                 sync.write_node_config(m, n.ip, n.router_ip, eth0)
                 sync.sync_node(m, plan, n.name, {})
@@ -68,7 +71,7 @@ def add_pods(names: LabNames, plan: Plan, pods: list[PodPlan], links: dict[str, 
         fd = loader.pinned_prog(names.bpffs / n.name, "cil_from_container")
         try:
             for p in new:
-                loader.tc_attach(names.node(n.name), p.lxc, fd, "cil_from_container", "ingress",
+                loader.tc_attach(NetNS(names.node(n.name)), p.lxc, fd, "cil_from_container", "ingress",
                                  names.bpffs / n.name)
         finally:
             os.close(fd)
@@ -76,15 +79,14 @@ def add_pods(names: LabNames, plan: Plan, pods: list[PodPlan], links: dict[str, 
 
 def start_agent(names: LabNames, nodes: list[str]) -> int:
     """Start the event agent in the lab's cgroup; return its PID once it reads the rings."""
-    from ..embedded.processes import await_ready, spawn_ready
     cg = names.cgroup / AGENT_CGROUP
     cg.mkdir(parents=True, exist_ok=True)
     log = names.state_dir / "logs" / "agent.log"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent.parent))
-    proc, r = spawn_ready(lambda fd: [sys.executable, "-m", "labkit.datapath.agent", "--bpffs", str(names.bpffs),
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc, r = spawn_ready(lambda fd: [sys.executable, "-m", "labkit.embedded.ebpf.agent", "--bpffs", str(names.bpffs),
                                       "--out", str(names.state_dir / "events"), "--ready-fd", str(fd), *nodes],
                           log, cgroup=cg, env=env)
     if not await_ready(r, time.monotonic() + 15):
-        raise LabError(f"the event agent did not start; see {log}", exit_code=1)
+        raise LabError(f"the event agent did not start; see {log}", exit_code=ExitStatus.FAILURE)
     (names.state_dir / "agent.pid").write_text(str(proc.pid))
     return proc.pid

@@ -13,7 +13,7 @@ import errno
 import os
 import struct
 
-from ..errors import LabError
+from ...errors import LabError
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.syscall.restype = ctypes.c_long

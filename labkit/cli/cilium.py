@@ -1,0 +1,85 @@
+"""`labkit bpf ...` and `labkit service list`: the blog's `cilium bpf ...` / `cilium service
+list`, printing what Cilium prints. The backend answers through its MapsReader's
+``text()``: the embedded one formats its own maps (labkit/cilium/text.py), the kind one
+runs `cilium-dbg` in the node's agent pod.
+
+All take ``--node NODE`` (default: $LABKIT_NODE, set in `labkit shell NODE`, where a
+``cilium`` / ``hubble`` wrapper on PATH runs these same commands so the blog's lines work
+as written) and ``--lab``; lists take ``-o json``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from ..backend import MapsReader
+from ..errors import ExitStatus, LabError
+from .common import Args, Parser, lab_of, print_text
+
+
+def node_of(args: Args) -> str:
+    node = args.node or os.environ.get("LABKIT_NODE")
+    if not node:
+        names = lab_of(args).nodes.name
+        raise LabError(f"give --node NODE (one of {', '.join(names)})")
+    return str(node)
+
+
+def maps_of(args: Args) -> MapsReader:
+    return lab_of(args).maps(node_of(args))
+
+
+def lister(what: str) -> Callable[[Args], int]:
+    """`cilium bpf <what> list` (or `cilium service list`)."""
+    def run(args: Args) -> int:
+        text = maps_of(args).text(what, output=args.output, time_diff=getattr(args, "time_diff", False))
+        if not text and args.output != "json":
+            print("No entries found.", file=sys.stderr)
+        else:
+            print_text(text)
+        return ExitStatus.SUCCESS
+    return run
+
+
+def flusher(what: str) -> Callable[[Args], int]:
+    def run(args: Args) -> int:
+        for path, n in maps_of(args).flush(what).items():
+            print(f"Flushed {n} entries from {path}")
+        return ExitStatus.SUCCESS
+    return run
+
+
+def need_sub(args: Args) -> int:
+    raise LabError(f"`labkit {args.cmd}` needs a subcommand; see labkit {args.cmd} --help")
+
+
+def register(add: Callable[..., Parser], common: Parser, out: Parser, node: Parser) -> None:
+    def leaf(parent_sub, name: str, fn: Callable[[Args], int], help: str, parents) -> Parser:  # type: ignore[no-untyped-def]
+        sp = parent_sub.add_parser(name, help=help, description=help, parents=list(parents))
+        sp.set_defaults(fn=fn)
+        return sp  # type: ignore[no-any-return]
+
+    lists = (common, out, node)
+    bpf = add("bpf", need_sub, "read the eBPF datapath's maps, as `cilium bpf ...` prints them", parents=())
+    maps = bpf.add_subparsers(dest="bpf_map", required=True, metavar="MAP")
+    ep = maps.add_parser("endpoint", help="cilium_lxc: local endpoints").add_subparsers(required=True, metavar="CMD")
+    leaf(ep, "list", lister("endpoints"), "list local endpoints", lists)
+    ct = maps.add_parser("ct", help="connection tracking").add_subparsers(required=True, metavar="CMD")
+    sp = leaf(ct, "list", lister("ct"), "list CT entries", lists)
+    sp.add_argument("scope", choices=("global",), help="global (the only CT maps of the lab)")
+    sp.add_argument("-d", "--time-diff", action="store_true", help="print remaining seconds")
+    sp = leaf(ct, "flush", flusher("ct"), "delete all CT entries", (common, node))
+    sp.add_argument("scope", choices=("global",))
+    nat = maps.add_parser("nat", help="cilium_snat_v4_external").add_subparsers(required=True, metavar="CMD")
+    leaf(nat, "list", lister("nat"), "list NAT entries", lists)
+    leaf(nat, "flush", flusher("nat"), "delete all NAT entries", (common, node))
+    lb = maps.add_parser("lb", help="service load balancer maps").add_subparsers(required=True, metavar="CMD")
+    leaf(lb, "list", lister("lb"), "list services and backend slots", lists)
+    ipc = maps.add_parser("ipcache", help="cilium_ipcache").add_subparsers(required=True, metavar="CMD")
+    leaf(ipc, "list", lister("ipcache"), "list ipcache prefixes", lists)
+    met = maps.add_parser("metrics", help="cilium_metrics").add_subparsers(required=True, metavar="CMD")
+    leaf(met, "list", lister("metrics"), "forwarded/dropped packets by reason", lists)
+
+    svc = add("service", need_sub, "services, as `cilium service list` prints them", parents=())
+    leaf(svc.add_subparsers(required=True, metavar="CMD"), "list", lister("services"), "list services", lists)

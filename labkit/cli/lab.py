@@ -1,0 +1,84 @@
+"""`labkit up | down | apply | status | doctor`: the lab's lifecycle and what it holds."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ..doctor import format_checks
+from ..errors import ExitStatus, LabError
+from ..lab import backend_for
+from ..spec import parse_set
+from .common import Args, lab_flag, lab_of, print_table
+
+
+def cmd_up(args: Args) -> int:
+    lab = lab_of(args)
+    print(lab.up(datapath=args.datapath, options=parse_set(args.set or [])))
+    if not args.no_hint and not lab.backend.capabilities.up_applies_manifests:
+        print(f"next: labkit apply cluster/manifests{lab_flag(args)}")
+    return ExitStatus.SUCCESS
+
+
+def cmd_down(args: Args) -> int:
+    if args.all:
+        be = backend_for(None, args.backend)
+        labs = be.existing_labs()
+        for name in labs:
+            print(backend_for(name, args.backend).down())
+        if not labs:
+            print("no labs are up")
+        return ExitStatus.SUCCESS
+    print(lab_of(args).down())
+    return ExitStatus.SUCCESS
+
+
+def cmd_apply(args: Args) -> int:
+    for line in lab_of(args).apply(*args.paths):
+        print(line)
+    return ExitStatus.SUCCESS
+
+
+def cmd_status(args: Args) -> int:
+    lab = lab_of(args)
+    if not lab.is_up:
+        raise LabError(f"lab {lab.name!r} is not up; run: labkit up{lab_flag(args)}")
+    nodes, pods, services = lab.nodes, lab.pods, lab.services
+    if args.output == "json":
+        doc = {"lab": lab.name, "backend": lab.backend.name,
+               "nodes": json.loads(nodes.to_json(orient="records")),
+               "pods": json.loads(pods.to_json(orient="records")),
+               "services": json.loads(services.to_json(orient="records"))}
+        print(json.dumps(doc, indent=2))
+        return ExitStatus.SUCCESS
+    print(f"lab {lab.name} ({lab.backend.name}): {len(nodes)} nodes, {len(pods)} pods, {len(services)} services\n")
+    print_table(nodes)
+    print()
+    print_table(pods, ["namespace", "name", "node", "ip", "lxc", "lxc_ifindex", "pod_mac", "lxc_mac", "app"])
+    if len(services):
+        print()
+        print_table(services, ["namespace", "name", "type", "cluster_ip", "port", "protocol", "backends"])
+    return ExitStatus.SUCCESS
+
+
+def cmd_doctor(args: Args) -> int:
+    checks = backend_for(args.lab, args.backend).doctor()
+    if args.output == "json":
+        print(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        print(format_checks(checks))
+    return ExitStatus.SUCCESS if all(c.ok for c in checks) else ExitStatus.FAILURE
+
+
+def register(add: Callable[..., object], common: object, out: object) -> None:
+    sp = add("up", cmd_up, "build the lab's nodes from cluster/ (safe to run again)")
+    sp.add_argument("--datapath", default=None,
+                    help="ebpf: labkit's Cilium-like datapath; kernel: plain kernel routing (the baseline)")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a helm value of cluster/cilium-values.yaml, e.g. socketLB.enabled=false")
+    sp.add_argument("--no-hint", action="store_true", help="do not print the next command to run")
+    sp = add("down", cmd_down, "remove the lab and everything it created")
+    sp.add_argument("--all", action="store_true", help="remove every lab on this machine")
+    sp = add("apply", cmd_apply, "create the pods and services of manifest files or folders")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    add("status", cmd_status, "nodes, pods (with lxc, ifindex, MACs) and services", (common, out))
+    add("doctor", cmd_doctor, "check this machine for what the backend needs, and say how to fix it", (common, out))

@@ -1,0 +1,126 @@
+"""The lessons' experiments: each runs the blog's traffic on a lab and returns what it
+showed as a dataclass of tables, for the notebook to display and the checks to read."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..backend import Settings
+from ..lab import Captured, Lab, connect
+from ..plots.topology import topology as topology_figure
+from .cast import cast
+from .display import note
+
+
+def start(lab: str | None = None, backend: str | None = None, *, datapath: str | None = None,
+          options: dict[str, str] | None = None, apply: bool = True) -> Lab:
+    """Bring lab ``lab`` to the state a notebook needs: up with these settings, the blog's
+    manifests applied. Already so: nothing changes. Up with other settings: rebuilt."""
+    from .display import setup_plotting
+    setup_plotting()
+    lab_obj = connect(lab, backend)
+    caps = lab_obj.backend.capabilities
+    if lab_obj.is_up and caps.options:
+        want = Settings(datapath or caps.default_datapath, dict(options or {}))
+        have = lab_obj.backend.settings()
+        if have.datapath != want.datapath or dict(have.options) != dict(want.options):
+            lab_obj.down()
+    if not lab_obj.is_up:
+        lab_obj.up(datapath=datapath, options=options)
+    if apply:
+        lab_obj.apply()
+    return lab_obj
+
+
+def companion(lab: Lab, suffix: str, **settings: object) -> Lab | None:
+    """A second lab next to ``lab``, built with other settings, for side-by-side contrasts.
+    A backend without cheap companions (a live cluster): None, and a note says so."""
+    if not lab.backend.capabilities.companions:
+        note("This contrast needs a second cluster built with other settings: it runs on the embedded backend only.")
+        return None
+    return start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
+
+
+def counts(run: Captured) -> pd.DataFrame:
+    """Packets per capture point and direction of a ``Lab.run_captured`` result."""
+    return run.packets.groupby(["point", "direction"]).size().unstack(fill_value=0)
+
+
+def kernel_contrast(lab: Lab) -> pd.DataFrame | None:
+    """The same-node call again on a kernel-routing lab: packets per point (or None)."""
+    other = companion(lab, "k", datapath="kernel")
+    if other is None:
+        return None
+    c = cast(other)
+    run = other.run_captured("client-pod", ["curl", "-s", f"http://{c.web_same.ip}"], c.points_same_node())
+    return counts(run)
+
+
+def backend_spread(lab: Lab, source: str, url: str, n: int = 20) -> pd.Series:
+    """Call ``url`` ``n`` times from ``source``; how many answers came from each backend."""
+    hosts = []
+    for _ in range(n):
+        out = lab.pod(source).run(["curl", "-s", "--max-time", "5", url]).stdout
+        hosts.append(out.splitlines()[0].removeprefix("Hostname: ") if out else "(no answer)")
+    return pd.Series(hosts, name="answers").value_counts()
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """The blog's ClusterIP call: the captured run, the destination each point saw for the
+    client's packets, and the node's CT entries of the client."""
+
+    run: Captured
+    destinations: pd.Series
+    ct: pd.DataFrame
+
+
+def service_call(lab: Lab) -> ServiceCall:
+    """Flush CT, curl the ClusterIP while capturing on the client's eth0, its lxc and the
+    node's eth0."""
+    c = cast(lab)
+    lab.maps(c.node).flush("ct")
+    url = f"http://{c.service.cluster_ip}"
+    points = c.points_same_node()[:3]
+    run = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", url], points)
+    pk = run.packets
+    sent = pk[(pk.proto == "TCP") & (pk.src_ip == c.client.ip)]
+    seen = pd.Series({p: ", ".join(sorted(set(sent[sent.point == p].dst_ip))) or "(none)" for p in points},
+                     name="destination of the client's packets")
+    ct = lab.maps(c.node).ct()
+    ct = ct[(ct.src_ip == c.client.ip) & (ct.proto == "TCP")]
+    return ServiceCall(run, seen, ct[["direction", "src_ip", "src_port", "dst_ip", "dst_port", "rev_nat",
+                                      "backend_id", "src_identity"]])
+
+
+@dataclass(frozen=True)
+class ServiceContrast:
+    """The service call with socket LB and with tc LB, side by side."""
+
+    destinations: pd.DataFrame    # destination seen per interface, one column per mode
+    ct: pd.DataFrame              # CT entries, indexed by mode
+
+
+def service_contrast(lab: Lab) -> ServiceContrast | None:
+    """The service call on this lab (socket LB) and on a companion lab built with
+    socketLB.enabled=false (tc LB)."""
+    other = companion(lab, "tc", options={"socketLB.enabled": "false"})
+    if other is None:
+        return None
+    a, b = service_call(lab), service_call(other)
+    dest = pd.DataFrame({"socket LB (connect time)": a.destinations.values,
+                         "tc LB (per packet)": b.destinations.values}, index=a.destinations.index)
+    ct = pd.concat({"socket LB": a.ct, "tc LB": b.ct}, names=["mode", "#"])
+    return ServiceContrast(dest, ct)
+
+
+def external_target(lab: Lab) -> str:
+    """An address outside ipv4NativeRoutingCIDR to call (the masquerade lesson)."""
+    return lab.backend.external_address()
+
+
+def topology(lab: Lab) -> go.Figure:
+    """The running lab drawn: nodes, pods, lxc interfaces, IPs and routes."""
+    return topology_figure(lab.nodes, lab.pods, lab.routes)

@@ -1,0 +1,179 @@
+"""Network namespaces: the one way labkit reaches into one (in the spirit of pyroute2's NetNS).
+
+A :class:`NetNS` names a namespace under ``/run/netns`` and knows every way in:
+
+- ``ip -n <ns> -batch -`` for topology: one process for many commands, and the commands
+  are the ones a student would type (``LABKIT_VERBOSE=1`` / ``labkit -v`` logs them);
+- :meth:`NetNS.exec_argv`: the argv that runs a program inside (``ip netns exec``, which
+  also binds ``/etc/netns/<ns>/*`` over ``/etc``);
+- :meth:`NetNS.call`: a Python function run inside, on a throw-away thread (``setns(2)``
+  changes the calling thread only, so the rest of the process never leaves its namespace;
+  sockets and bpf links keep the namespace they were made in);
+- :meth:`NetNS.iproute`: a pyroute2 ``IPRoute`` bound to it (tc filters).
+
+Nothing here ever targets the host's root namespace except creating and deleting the
+lab's own namespaces.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ExitStatus, LabError
+
+log = logging.getLogger("labkit.netns")
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    log.debug("+ %s%s", " ".join(argv), f" << {stdin.strip()}".replace("\n", "; ") if stdin else "")
+    try:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} not found; run `make lab` (or apt-get install iproute2) first",
+                       exit_code=ExitStatus.FAILURE) from None
+
+
+class NetNS:
+    """The network namespace ``/run/netns/<name>`` (it need not exist yet)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    def at(cls, path: str | Path) -> NetNS:
+        """The namespace whose file is ``path`` (``/run/netns/<name>``)."""
+        return cls(Path(path).name)
+
+    def __repr__(self) -> str:
+        return f"NetNS({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NetNS) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def path(self) -> Path:
+        return NETNS_DIR / self.name
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # ---------------------------------------------------------------- iproute2
+    def ip_batch(self, commands: Sequence[str]) -> None:
+        """Run ``ip`` commands inside; the first failure raises with ip's message."""
+        if not commands:
+            return
+        r = _run(["ip", "-n", self.name, "-batch", "-"], "\n".join(commands) + "\n")
+        if r.returncode != 0:
+            why = (r.stderr or r.stdout).strip().splitlines()[0:2]
+            raise LabError(f"ip in {self.name} failed: {why}", exit_code=ExitStatus.FAILURE)
+
+    def links(self) -> dict[str, dict[str, Any]]:
+        """Interfaces by name (``ip -j link``): ifindex, address, ..."""
+        r = _run(["ip", "-n", self.name, "-j", "link", "show"])
+        if r.returncode != 0:
+            raise LabError(f"cannot list links of {self.name}: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
+        return {link["ifname"]: link for link in json.loads(r.stdout or "[]")}
+
+    def sysctl(self, values: Mapping[str, str]) -> None:
+        r = _run(self.exec_argv(["sysctl", "-qw", *(f"{k}={v}" for k, v in values.items())]))
+        if r.returncode != 0:
+            raise LabError(f"sysctl in {self.name} failed: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
+
+    def exec_argv(self, argv: Sequence[str]) -> list[str]:
+        """argv that runs ``argv`` inside (``ip netns exec`` also binds /etc/netns/<ns>/*)."""
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    # ---------------------------------------------------------------- in-process
+    def call(self, fn: Callable[[], T], *, what: str = "") -> T:
+        """``fn()`` run inside this namespace on a throw-away thread."""
+        return call_in(str(self.path), fn, what=what)
+
+    def iproute(self) -> Any:
+        """A pyroute2 ``IPRoute`` inside this namespace (use it as a context manager)."""
+        from pyroute2 import IPRoute   # heavy optional import: only tc attach on old kernels needs it
+        return IPRoute(netns=self.name)
+
+
+def call_in(netns_path: str, fn: Callable[[], T], *, what: str = "") -> T:
+    """``fn()`` run in the network namespace at ``netns_path`` ("" = the current one)."""
+    if not netns_path:
+        return fn()
+    label = f" of {what}" if what else ""
+    try:
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LabError(f"network namespace {netns_path}{label} is missing ({e.strerror}); "
+                       "is the lab up? check with `labkit status`") from None
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                box["error"] = LabError(f"cannot enter network namespace {netns_path}{label}: "
+                                        f"{os.strerror(err)}; run as root on the lab's machine")
+                return
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    try:
+        t = threading.Thread(target=run, name=f"labkit-netns-{os.path.basename(netns_path)}", daemon=True)
+        t.start()
+        t.join()
+    finally:
+        os.close(fd)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+# -------------------------------------------------------------------- many at once
+def create(namespaces: Iterable[NetNS]) -> None:
+    """Create the namespaces with one ``ip -batch``."""
+    names = [n.name for n in namespaces]
+    if names:
+        r = _run(["ip", "-batch", "-"], "".join(f"netns add {n}\n" for n in names))
+        if r.returncode != 0:
+            raise LabError(f"creating network namespaces failed: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
+
+
+def delete(namespaces: Iterable[NetNS]) -> None:
+    """Delete the namespaces (those already gone are fine)."""
+    names = [n.name for n in namespaces]
+    if names:
+        _run(["ip", "-force", "-batch", "-"], "".join(f"netns delete {n}\n" for n in names))
+
+
+def existing() -> list[NetNS]:
+    """Every named network namespace on the machine."""
+    try:
+        return [NetNS(n) for n in sorted(os.listdir(NETNS_DIR))]
+    except FileNotFoundError:
+        return []
+
+
+def join_cgroup(cgroup: Path | None) -> Callable[[], None] | None:
+    """A preexec function that moves the child into ``cgroup`` before it execs."""
+    if cgroup is None:
+        return None
+    procs = str(cgroup / "cgroup.procs")
+
+    def _join() -> None:
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    return _join
