@@ -6,6 +6,7 @@ without root's requirements, root tests skip with the reason; under CI (CI=true)
 requirement is a failure instead, so CI can never pass by skipping them. ``slow`` marks the
 tests ``make test-fast`` leaves out (notebooks, browsers).
 """
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ def pytest_sessionfinish(session, exitstatus):
     if ROOT_PROBLEM is None:
         from labkit.embedded.backend import EmbeddedBackend
         from labkit.embedded.names import existing_labs
+
         for lab in existing_labs():
             if lab == NOTEBOOK_LAB or lab.startswith(NOTEBOOK_LAB + "-"):
                 EmbeddedBackend(lab).down()
@@ -45,7 +47,7 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.startswith("labs/") and item.nodeid.split("::")[0].endswith(".ipynb"):
-            item.add_marker(pytest.mark.root)   # notebooks build real labs: they need what root tests need
+            item.add_marker(pytest.mark.root)  # notebooks build real labs: they need what root tests need
             item.add_marker(pytest.mark.slow)
         if "root" not in item.keywords:
             item.add_marker(pytest.mark.unit)

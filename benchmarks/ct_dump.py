@@ -5,10 +5,11 @@ cilium_ct_any4_global) pinned under /sys/fs/bpf/labkit/bench-ct/<node>/, fills i
 100,000 entries, then times:
   labkit:  NodeMapReader.ct()  (BPF_MAP_LOOKUP_BATCH -> numpy -> DataFrame, schema CT)
   bpftool: bpftool map dump pinned ... -j, json.loads, and a DataFrame of the same columns
-Targets (issue 3): labkit <= 1 s and faster than bpftool. Needs root and bpffs.
+Targets: labkit <= 1 s and faster than bpftool. Needs root and bpffs.
 
     .venv/bin/python benchmarks/ct_dump.py [--entries 100000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from labkit.embedded.ebpf import bpfsys, loader  # noqa: E402
-from labkit.embedded.ebpf import layouts as L  # noqa: E402
-from labkit.embedded.ebpf.maps import NodeMapReader  # noqa: E402
-from labkit.embedded.names import BPFFS_ROOT  # noqa: E402
+from labkit.embedded.ebpf import bpfsys, loader
+from labkit.embedded.ebpf import layouts as L
+from labkit.embedded.ebpf.maps import NodeMapReader
+from labkit.embedded.names import BPFFS_ROOT
 
 MAP_UPDATE_BATCH = 26
 
@@ -58,17 +59,28 @@ def fill(fd: int, n: int) -> None:
 
 
 def bpftool_frame(path: str) -> pd.DataFrame:
-    out = subprocess.run(["bpftool", "map", "dump", "pinned", path, "-j"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["bpftool", "map", "dump", "pinned", path, "-j"], capture_output=True, text=True, check=True
+    ).stdout
     rows = []
     for e in json.loads(out):
         k = bytes(int(x, 16) for x in e["key"])
         v = bytes(int(x, 16) for x in e["value"])
         daddr, saddr, dport, sport, nh, fl = struct.unpack(">4s4sHHBB", k)
         life, eflags, revnat = struct.unpack_from("<IHH", v, 32)
-        rows.append({"proto": {6: "TCP"}.get(nh, str(nh)), "direction": "IN" if fl & 1 else "OUT",
-                     "src_ip": socket.inet_ntoa(daddr), "src_port": sport, "dst_ip": socket.inet_ntoa(saddr),
-                     "dst_port": dport, "expires": life, "flags": eflags, "rev_nat": socket.ntohs(revnat)})
+        rows.append(
+            {
+                "proto": {6: "TCP"}.get(nh, str(nh)),
+                "direction": "IN" if fl & 1 else "OUT",
+                "src_ip": socket.inet_ntoa(daddr),
+                "src_port": sport,
+                "dst_ip": socket.inet_ntoa(saddr),
+                "dst_port": dport,
+                "expires": life,
+                "flags": eflags,
+                "rev_nat": socket.ntohs(revnat),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -101,8 +113,10 @@ def main() -> None:
         lk = min(best)
         print(f"labkit  NodeMapReader.ct(): {lk:.3f} s for {len(df)} rows (best of 3; DataFrame, schema CT)")
         print(f"bpftool map dump -j + json + DataFrame: {tb:.3f} s")
-        print(f"speed-up: {tb / lk:.1f}x; target <= 1 s: {'met' if lk <= 1 else 'MISSED'}; "
-              f"faster than bpftool: {'yes' if lk < tb else 'NO'}")
+        print(
+            f"speed-up: {tb / lk:.1f}x; target <= 1 s: {'met' if lk <= 1 else 'MISSED'}; "
+            f"faster than bpftool: {'yes' if lk < tb else 'NO'}"
+        )
         os.close(fd)
         os.close(fd2)
     finally:

@@ -7,12 +7,13 @@ Three setups on this machine, measured in one run:
 For each: iperf3 TCP throughput (client-pod -> the webpod on its node) and a TCP
 request/response rate (1-byte ping-pong over one connection, from a small Python client:
 its absolute figure is Python-bound, the ratios compare the paths).
-Targets (issue 3): ebpf >= 1.0x kernel routing, >= 0.9x the veth pair.
+Targets: ebpf >= 1.0x kernel routing, >= 0.9x the veth pair.
 
 Also prints compile and load time per node for a cold (empty cache) and a warm `up`.
 
     .venv/bin/python benchmarks/datapath_throughput.py [--seconds 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit.embedded.backend import EmbeddedBackend  # noqa: E402
-from labkit.embedded import netns  # noqa: E402
-from labkit.lab import Lab  # noqa: E402
+from labkit.embedded import netns
+from labkit.embedded.backend import EmbeddedBackend
+from labkit.lab import Lab
 
-RR_SERVER = r'''
+RR_SERVER = r"""
 import socket, sys, threading
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
@@ -46,8 +47,8 @@ while True:
                 return
             c.sendall(d)
     threading.Thread(target=serve, daemon=True).start()
-'''
-RR_CLIENT = r'''
+"""
+RR_CLIENT = r"""
 import socket, sys, time
 c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -55,7 +56,7 @@ n, end = 0, time.perf_counter() + float(sys.argv[3])
 while time.perf_counter() < end:
     c.sendall(b"x"); c.recv(64); n += 1
 print(n / float(sys.argv[3]))
-'''
+"""
 RR_PORT = 7777
 
 
@@ -90,16 +91,21 @@ def measure(server, client, ip: str, seconds: float) -> tuple[float, float]:
     """Client and server pinned to fixed CPUs (taskset), the same in every setup, so the
     scheduler's placement does not decide the figures."""
     pin_s, pin_c = ["taskset", "-c", SERVER_CPU], ["taskset", "-c", CLIENT_CPU]
-    procs = [server.popen([*pin_s, "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-             server.popen([*pin_s, sys.executable, "-c", RR_SERVER, str(RR_PORT)], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True)]
+    procs = [
+        server.popen([*pin_s, "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        server.popen(
+            [*pin_s, sys.executable, "-c", RR_SERVER, str(RR_PORT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ),
+    ]
     try:
         procs[1].stdout.readline()
         time.sleep(0.3)
         r = client.run([*pin_c, "iperf3", "-c", ip, "-t", str(seconds), "-J"], timeout=seconds + 30)
         gbps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
-        r = client.run([*pin_c, sys.executable, "-c", RR_CLIENT, ip, str(RR_PORT), str(seconds)],
-                       timeout=seconds + 30)
+        r = client.run([*pin_c, sys.executable, "-c", RR_CLIENT, ip, str(RR_PORT), str(seconds)], timeout=seconds + 30)
         rr = float(r.stdout.strip())
         return gbps, rr
     finally:
@@ -128,8 +134,15 @@ def veth_pair() -> tuple[Ns, Ns, str]:
     a, b = Ns("lk.benchveth.a"), Ns("lk.benchveth.b")
     netns.delete_netns([a.name, b.name])
     netns.add_netns([a.name, b.name])
-    netns.ip_batch(a.name, ["link set lo up", f"link add eth0 type veth peer name eth0 netns {b.name}",
-                            "addr add 10.99.0.1/24 dev eth0", "link set eth0 up"])
+    netns.ip_batch(
+        a.name,
+        [
+            "link set lo up",
+            f"link add eth0 type veth peer name eth0 netns {b.name}",
+            "addr add 10.99.0.1/24 dev eth0",
+            "link set eth0 up",
+        ],
+    )
     netns.ip_batch(b.name, ["link set lo up", "addr add 10.99.0.2/24 dev eth0", "link set eth0 up"])
     return a, b, "10.99.0.2"
 
@@ -144,24 +157,28 @@ def main() -> None:
     saved_cache = os.environ.get("LABKIT_CACHE")
     va = vb = None
     try:
-        lab, fig_cold = lab_pair("ebpf", env_cache=cold)      # cold: compiles into an empty cache
+        lab, fig_cold = lab_pair("ebpf", env_cache=cold)  # cold: compiles into an empty cache
         lab.down()
         if saved_cache is None:
             os.environ.pop("LABKIT_CACHE", None)
         else:
             os.environ["LABKIT_CACHE"] = saved_cache
         lab, fig_warm = lab_pair("ebpf")
-        print(f"compile (cold cache, 3 sources in parallel): {fig_cold['compile_s']:.2f} s; "
-              f"load+attach per node: {fig_cold['load_s']}")
-        print(f"compile (warm cache): {fig_warm['compile_s']:.3f} s; load+attach per node: {fig_warm['load_s']}; "
-              f"whole `up`: cold {fig_cold['up_s']} s, warm {fig_warm['up_s']} s")
+        print(
+            f"compile (cold cache, 3 sources in parallel): {fig_cold['compile_s']:.2f} s; "
+            f"load+attach per node: {fig_cold['load_s']}"
+        )
+        print(
+            f"compile (warm cache): {fig_warm['compile_s']:.3f} s; load+attach per node: {fig_warm['load_s']}; "
+            f"whole `up`: cold {fig_cold['up_s']} s, warm {fig_warm['up_s']} s"
+        )
         klab, _ = lab_pair("kernel")
         va, vb, vip = veth_pair()
         setups = {}
-        for name, l in (("ebpf", lab), ("kernel", klab)):
-            p = l.pods.set_index("name")
+        for name, lb in (("ebpf", lab), ("kernel", klab)):
+            p = lb.pods.set_index("name")
             web = p[(p.app == "whoami") & (p.node == "kind-worker")].index[0]
-            setups[name] = (PodNs(l, web), PodNs(l, "client-pod"), p.loc[web, "ip"])
+            setups[name] = (PodNs(lb, web), PodNs(lb, "client-pod"), p.loc[web, "ip"])
         setups["veth"] = (vb, va, vip)
         for _ in range(a.repeat):
             for name, (srv, cli, ip) in setups.items():
@@ -172,6 +189,7 @@ def main() -> None:
         if va is not None:
             netns.delete_netns([va.name, vb.name])
         import shutil
+
         shutil.rmtree(cold, ignore_errors=True)
     med = {k: (statistics.median(g for g, _ in v), statistics.median(r for _, r in v)) for k, v in runs.items()}
     print(f"{'setup':8} {'TCP Gbit/s':>11} {'RR trans/s':>11}   (median of {a.repeat}; all runs)")

@@ -2,9 +2,10 @@
 
 Prints figures and ratios against a baseline measured in the same run: the bare kernel
 work of the same topology (namespaces, veths, addresses, routes) done by `ip -batch` alone.
-Targets (issue 2): up + apply <= 10 s; <= 100 MB per lab with 10 labs up.
+Targets: up + apply <= 10 s; <= 100 MB per lab with 10 labs up.
 Run as root: .venv/bin/python benchmarks/lab_up.py [--labs 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,16 +56,20 @@ def warm(name: str, datapath: str) -> float:
 
 def baseline(name: str) -> float:
     """The same namespaces and veths, addresses and routes by `ip` alone (no labkit)."""
-    from labkit import plan as planning, spec
+    from labkit import plan as planning
+    from labkit import spec
     from labkit.embedded import topology
     from labkit.embedded.names import LabNames
+
     names = LabNames(name)
     p, _ = planning.extend(planning.initial(spec.load_cluster()), spec.load_manifests([spec.CLUSTER_DIR / "manifests"]))
     t = time.perf_counter()
     all_ns = [names.kind_net] + [names.node(n.name) for n in p.nodes] + [names.pod(x.namespace, x.name) for x in p.pods]
     subprocess.run(["ip", "-batch", "-"], input="".join(f"netns add {n}\n" for n in all_ns), text=True, check=True)
+
     def batch(ns, cmds):
         subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n", text=True, check=True)
+
     batch(names.kind_net, topology.kind_net_commands(p))
     for n in p.nodes:
         batch(names.node(n.name), topology.node_commands(names, p, n))
@@ -109,10 +114,14 @@ def main() -> None:
         t_warm = min(warm(f"{tag}w{i}", dp) for i in range(3))
         for i in range(3):
             EmbeddedBackend(f"{tag}w{i}").down()
-        print(f"[{dp:6}] up + apply + every pod answering, cold CLI: {t_cold * 1000:6.0f} ms "
-              f"({t_cold / base:5.1f}x baseline; target <= 10 s)")
-        print(f"[{dp:6}] up + apply + every pod answering, warm API: {t_warm * 1000:6.0f} ms "
-              f"({t_warm / base:5.1f}x baseline)")
+        print(
+            f"[{dp:6}] up + apply + every pod answering, cold CLI: {t_cold * 1000:6.0f} ms "
+            f"({t_cold / base:5.1f}x baseline; target <= 10 s)"
+        )
+        print(
+            f"[{dp:6}] up + apply + every pod answering, warm API: {t_warm * 1000:6.0f} ms "
+            f"({t_warm / base:5.1f}x baseline)"
+        )
 
     before = mem_available_kb()
     t = time.perf_counter()
@@ -125,7 +134,8 @@ def main() -> None:
         t_many = time.perf_counter() - t
         used = before - mem_available_kb()
         procs = rss_kb(pid for n in names for pid in lab_pids(EmbeddedBackend(n).names))
-        print(f"{args.labs} labs up side by side ({args.datapath}):       {t_many:8.2f} s   ({t_many / args.labs * 1000:.0f} ms per lab)")
+        per_lab = t_many / args.labs * 1000
+        print(f"{args.labs} labs up side by side ({args.datapath}):       {t_many:8.2f} s   ({per_lab:.0f} ms per lab)")
         print(f"memory per lab (MemAvailable drop / labs):  {used / 1024 / args.labs:8.1f} MB  (target <= 100 MB)")
         print(f"  of which workload processes (RSS):       {procs / 1024 / args.labs:8.1f} MB")
     finally:

@@ -8,6 +8,7 @@
 Heavy modules (pandas, bcc) load on first use, so the CLI starts fast. ``LABKIT_VERBOSE=1``
 (or ``labkit -v``) logs every command labkit runs to build and read labs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,6 +37,7 @@ if os.environ.get("LABKIT_VERBOSE") == "1":
 
 def __getattr__(name: str) -> Any:
     if name in ("connect", "Lab"):
-        from . import lab
+        from . import lab  # pandas and numpy load on first use, so `import labkit` (and the CLI) start fast
+
         return getattr(lab, name)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")

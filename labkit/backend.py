@@ -14,6 +14,7 @@ Time windows have one meaning everywhere: ``seconds=`` looks *back* (the events 
 last seconds); ``duration=`` *listens* that long from now; ``during=`` runs a callable and
 returns what it caused.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -35,12 +36,12 @@ class CapturePoint:
     (an argv prefix like ``["docker", "exec", "-i", "kind-worker"]``) instead.
     """
 
-    point: str          # "kind-worker:lxc1a2b3c4d5e6f" or "client-pod:eth0"
-    node: str           # node the interface lives on (for pod points, the pod's node)
-    pod: str            # pod that owns the interface (pod eth0, or the pod behind an lxc); "" otherwise
-    interface: str      # interface name inside that namespace
-    netns: str = ""     # path of the network namespace (embedded)
-    exec_prefix: tuple[str, ...] = ()   # argv prefix that runs a command there (live)
+    point: str  # "kind-worker:lxc1a2b3c4d5e6f" or "client-pod:eth0"
+    node: str  # node the interface lives on (for pod points, the pod's node)
+    pod: str  # pod that owns the interface (pod eth0, or the pod behind an lxc); "" otherwise
+    interface: str  # interface name inside that namespace
+    netns: str = ""  # path of the network namespace (embedded)
+    exec_prefix: tuple[str, ...] = ()  # argv prefix that runs a command there (live)
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ class Settings:
 class Capabilities:
     """What a backend can do; callers ask this instead of probing attributes."""
 
-    datapaths: tuple[str, ...]   # variants `up` can build; the first is the default
-    options: bool                # `up` honours --set overrides of the helm values
-    companions: bool             # cheap second labs side by side (for contrasts)
-    look_back: bool              # monitor(seconds=) returns events that already happened
-    up_applies_manifests: bool   # `up` also applies cluster/manifests (kind); else `apply` does
+    datapaths: tuple[str, ...]  # variants `up` can build; the first is the default
+    options: bool  # `up` honours --set overrides of the helm values
+    companions: bool  # cheap second labs side by side (for contrasts)
+    look_back: bool  # monitor(seconds=) returns events that already happened
+    up_applies_manifests: bool  # `up` also applies cluster/manifests (kind); else `apply` does
 
     @property
     def default_datapath(self) -> str:
@@ -101,12 +102,12 @@ class MapsReader(Protocol):
 
     node: str
 
-    def endpoints(self) -> pd.DataFrame: ...   # ENDPOINTS
-    def ct(self) -> pd.DataFrame: ...          # CT
-    def nat(self) -> pd.DataFrame: ...         # NAT
-    def lb(self) -> pd.DataFrame: ...          # LB
-    def ipcache(self) -> pd.DataFrame: ...     # IPCACHE
-    def metrics(self) -> pd.DataFrame: ...     # METRICS
+    def endpoints(self) -> pd.DataFrame: ...  # ENDPOINTS
+    def ct(self) -> pd.DataFrame: ...  # CT
+    def nat(self) -> pd.DataFrame: ...  # NAT
+    def lb(self) -> pd.DataFrame: ...  # LB
+    def ipcache(self) -> pd.DataFrame: ...  # IPCACHE
+    def metrics(self) -> pd.DataFrame: ...  # METRICS
 
     def flush(self, what: str) -> dict[str, int]:
         """Delete every entry of the CT maps ("ct") or the NAT map ("nat"): removed per map."""
@@ -121,8 +122,8 @@ class MapsReader(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    name: str            # "embedded" or "kind"
-    lab: str             # lab name
+    name: str  # "embedded" or "kind"
+    lab: str  # lab name
     capabilities: Capabilities
 
     # lifecycle
@@ -133,31 +134,37 @@ class Backend(Protocol):
     def settings(self) -> Settings:
         """How the running lab was built (datapath explicit)."""
         ...
+
     def existing_labs(self) -> list[str]:
         """Names of every lab of this backend on this machine."""
         ...
+
     def doctor(self) -> list[Check]:
         """Is this machine ready for the backend? One check per requirement."""
         ...
 
     # tables
-    def nodes(self) -> pd.DataFrame: ...       # NODES
-    def pods(self) -> pd.DataFrame: ...        # PODS
-    def services(self) -> pd.DataFrame: ...    # SERVICES
+    def nodes(self) -> pd.DataFrame: ...  # NODES
+    def pods(self) -> pd.DataFrame: ...  # PODS
+    def services(self) -> pd.DataFrame: ...  # SERVICES
 
     # running things
     def resolve(self, target: str) -> TargetRef:
         """A node or pod name (``namespace/pod`` if ambiguous) -> its reference."""
         ...
+
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         """The argv that runs ``argv`` inside ``target`` (a node or pod name)."""
         ...
-    def run(self, target: str, argv: Sequence[str], *, timeout: float | None = 60,
-            input: str | None = None) -> subprocess.CompletedProcess[str]: ...
+
+    def run(
+        self, target: str, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
     def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]: ...
     def shell_env(self, target: str) -> dict[str, str]:
         """Extra environment for an interactive shell in ``target`` (`labkit shell`)."""
         ...
+
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]: ...
     def external_address(self) -> str:
         """An address outside the cluster that pods can call (masquerade lessons)."""
@@ -165,23 +172,56 @@ class Backend(Protocol):
 
     # datapath views
     def maps(self, node: str) -> MapsReader: ...
-    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
-                during: Callable[[], object] | None = None) -> pd.DataFrame:
+    def monitor(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         """EVENTS, filtered like `cilium monitor --from/--to/--related-to`."""
         ...
-    def monitor_lines(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                      related_to: int | None = None, json: bool = False, seconds: float | None = None,
-                      duration: float | None = None) -> Iterator[str]:
+
+    def monitor_lines(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        json: bool = False,
+        seconds: float | None = None,
+        duration: float | None = None,
+    ) -> Iterator[str]:
         """What `cilium monitor` prints, line by line (the banner first); ``seconds``:
         the events of the last seconds, then stop; else follow for ``duration`` (None:
         until interrupted)."""
         ...
-    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
-              during: Callable[[], object] | None = None) -> pd.DataFrame:
+
+    def flows(
+        self,
+        node: str | None = None,
+        *,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         """FLOWS (Hubble), oldest first."""
         ...
-    def observe_lines(self, node: str | None = None, *, last: int | None = 20, seconds: float | None = None,
-                      follow: bool = False, duration: float | None = None, output: str = "compact") -> Iterator[str]:
+
+    def observe_lines(
+        self,
+        node: str | None = None,
+        *,
+        last: int | None = 20,
+        seconds: float | None = None,
+        follow: bool = False,
+        duration: float | None = None,
+        output: str = "compact",
+    ) -> Iterator[str]:
         """What `hubble observe` prints (``output`` compact or json)."""
         ...

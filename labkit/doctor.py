@@ -4,6 +4,7 @@ Each backend answers ``Backend.doctor()`` with a list of :class:`Check` (the emb
 backend: root, tools, namespaces, cgroups, bcc; the kind backend: docker, kind, kubectl,
 helm and the cluster's health). Every failed check carries the fix.
 """
+
 from __future__ import annotations
 
 import subprocess

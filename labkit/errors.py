@@ -6,6 +6,7 @@ one line saying what was wrong and what to do. The CLI prints it and exits with 
 (1) for an operation that failed on good input. A LabError often hides the exception that
 caused it (``raise ... from None``); ``labkit --traceback`` (or ``LABKIT_DEBUG=1``) shows it.
 """
+
 from __future__ import annotations
 
 import enum
@@ -15,8 +16,8 @@ class ExitStatus(enum.IntEnum):
     """Exit codes of ``labkit`` (a command run by ``exec`` passes its own code through)."""
 
     SUCCESS = 0
-    FAILURE = 1        # an operation failed on good input (a compile error, a cell that failed)
-    USAGE = 2          # bad usage or bad input: the message says what to change
+    FAILURE = 1  # an operation failed on good input (a compile error, a cell that failed)
+    USAGE = 2  # bad usage or bad input: the message says what to change
     INTERRUPTED = 130  # Ctrl-C
 
 

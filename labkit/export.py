@@ -5,6 +5,7 @@ labkit's nbconvert template (labkit/templates/labkit: no CDN, no require.js, no 
 and written with an index page. Plotly figures carry plotly.js inline (labkit.lesson's
 renderer); the widgets HTML manager is copied next to the pages (_static/).
 """
+
 from __future__ import annotations
 
 import html
@@ -30,13 +31,18 @@ def notebooks(labs_dir: Path = LABS) -> list[Path]:
 
 def run_notebook(path: Path, *, timeout: int = 600):
     """Execute a notebook in a fresh kernel; return the executed notebook node."""
-    import nbformat
+    import nbformat  # heavy (Jupyter's machinery): loaded only to run notebooks
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     try:
         client.execute()
     except CellExecutionError as e:
@@ -46,7 +52,8 @@ def run_notebook(path: Path, *, timeout: int = 600):
 
 
 def render(nb) -> str:
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # heavy: loaded only to render pages
+
     exporter = HTMLExporter(template_name="labkit", extra_template_basedirs=[str(TEMPLATES)])
     body, _ = exporter.from_notebook_node(nb)
     return body
@@ -61,13 +68,21 @@ def title_of(nb, fallback: str) -> str:
     return fallback
 
 
-def export(out_dir: str | Path = ROOT / "out" / "html", *, labs_dir: Path = LABS, lab: str | None = None,
-           backend: str | None = None, timeout: int = 600, only: list[str] | None = None) -> list[Path]:
+def export(
+    out_dir: str | Path = ROOT / "out" / "html",
+    *,
+    labs_dir: Path = LABS,
+    lab: str | None = None,
+    backend: str | None = None,
+    timeout: int = 600,
+    only: list[str] | None = None,
+) -> list[Path]:
     """Execute and render every lab; return the written pages (index last)."""
     out = Path(out_dir)
     if not (JS_ASSETS / "embed.js").exists():
-        raise LabError(f"{JS_ASSETS}/embed.js is missing; run make lab (it fetches the widgets HTML manager)",
-                       exit_code=1)
+        raise LabError(
+            f"{JS_ASSETS}/embed.js is missing; run make lab (it fetches the widgets HTML manager)", exit_code=1
+        )
     paths = [p for p in notebooks(labs_dir) if not only or any(o in p.name for o in only)]
     if not paths:
         raise LabError(f"no notebook matches {only}")

@@ -6,6 +6,7 @@ contract (:mod:`labkit.backend`).
     lab.pods                                     # DataFrame (labkit.tables.PODS)
     lab.pod("client-pod").run(["curl", "-s", "http://webpod"])
 """
+
 from __future__ import annotations
 
 import json
@@ -45,15 +46,18 @@ class Target:
     def node(self) -> str:
         return self.ref.node
 
-    def run(self, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` (a list, never a shell string) here; stdout/stderr are captured as text."""
         if isinstance(argv, str):
             raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
         r = self.lab.backend.run(self._where, argv, timeout=timeout, input=input)
         if check and r.returncode != 0:
-            raise LabError(f"{' '.join(argv)} in {self.name} exited {r.returncode}: {r.stderr.strip()[:200]}",
-                           exit_code=ExitStatus.FAILURE)
+            raise LabError(
+                f"{' '.join(argv)} in {self.name} exited {r.returncode}: {r.stderr.strip()[:200]}",
+                exit_code=ExitStatus.FAILURE,
+            )
         return r
 
     def sh(self, argv: Sequence[str], **kw: Any) -> str:
@@ -138,14 +142,28 @@ class Lab:
             if r.returncode != 0:
                 raise LabError(f"ip route on {node} failed: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
             for route in json.loads(r.stdout or "[]"):
-                rows.append({"node": node, "dst": route.get("dst", ""), "gateway": route.get("gateway", ""),
-                             "dev": route.get("dev", ""), "scope": route.get("scope", "global"),
-                             "src": route.get("prefsrc", "")})
+                rows.append(
+                    {
+                        "node": node,
+                        "dst": route.get("dst", ""),
+                        "gateway": route.get("gateway", ""),
+                        "dev": route.get("dev", ""),
+                        "scope": route.get("scope", "global"),
+                        "src": route.get("prefsrc", ""),
+                    }
+                )
         return ROUTES.frame(rows)
 
     # captures
-    def capture(self, points: Sequence[str], *, count: int | None = None, seconds: float | None = None,
-                max_bytes: int | None = None, snaplen: int = 262144) -> Capture:
+    def capture(
+        self,
+        points: Sequence[str],
+        *,
+        count: int | None = None,
+        seconds: float | None = None,
+        max_bytes: int | None = None,
+        snaplen: int = 262144,
+    ) -> Capture:
         """Capture on ``points`` (``node:iface``, ``pod:iface``, globs like ``kind-worker:lxc*``).
 
         Use as ``with lab.capture([...]) as cap: ...``: armed before the block runs, so the
@@ -153,11 +171,13 @@ class Lab:
         """
         if isinstance(points, str):
             points = [points]
-        return Capture(self.backend.capture_points(points), count=count, seconds=seconds,
-                       max_bytes=max_bytes, snaplen=snaplen)
+        return Capture(
+            self.backend.capture_points(points), count=count, seconds=seconds, max_bytes=max_bytes, snaplen=snaplen
+        )
 
-    def run_captured(self, target: str, argv: Sequence[str], points: Sequence[str], *, seconds: float = 10,
-                     settle: float = 0.3) -> Captured:
+    def run_captured(
+        self, target: str, argv: Sequence[str], points: Sequence[str], *, seconds: float = 10, settle: float = 0.3
+    ) -> Captured:
         """Run ``argv`` in ``target`` while capturing on ``points``: the blog's method in one call."""
         with self.capture(points, seconds=seconds) as cap:
             result = self.pod(target).run(argv, timeout=seconds)
@@ -173,18 +193,33 @@ class Lab:
         """The node's datapath maps: .endpoints() .ct() .nat() .lb() .ipcache() .metrics(), .flush("ct"|"nat")."""
         return self.backend.maps(node)
 
-    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
-                during: Callable[[], object] | None = None) -> pd.DataFrame:
+    def monitor(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         """Trace/drop events (labkit.tables.EVENTS), filtered like `cilium monitor --from/--to/
         --related-to`: those of the last ``seconds`` (embedded only: a live monitor cannot
         look back), of ``during`` (a callable: run it, return what it caused) or of the next
         ``duration`` seconds."""
-        return self.backend.monitor(node, from_=from_, to=to, related_to=related_to, seconds=seconds,
-                                    duration=duration, during=during)
+        return self.backend.monitor(
+            node, from_=from_, to=to, related_to=related_to, seconds=seconds, duration=duration, during=during
+        )
 
-    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
-              during: Callable[[], object] | None = None) -> pd.DataFrame:
+    def flows(
+        self,
+        node: str | None = None,
+        *,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         """Hubble flows (labkit.tables.FLOWS): of the last ``seconds``, of ``during`` or of
         the next ``duration`` seconds."""
         return self.backend.flows(node, seconds=seconds, duration=duration, during=during)

@@ -14,6 +14,7 @@ A :class:`NetNS` names a namespace under ``/run/netns`` and knows every way in:
 Nothing here ever targets the host's root namespace except creating and deleting the
 lab's own namespaces.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -40,8 +41,9 @@ def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProce
     try:
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
-        raise LabError(f"{argv[0]} not found; run `make lab` (or apt-get install iproute2) first",
-                       exit_code=ExitStatus.FAILURE) from None
+        raise LabError(
+            f"{argv[0]} not found; run `make lab` (or apt-get install iproute2) first", exit_code=ExitStatus.FAILURE
+        ) from None
 
 
 class NetNS:
@@ -104,7 +106,8 @@ class NetNS:
 
     def iproute(self) -> Any:
         """A pyroute2 ``IPRoute`` inside this namespace (use it as a context manager)."""
-        from pyroute2 import IPRoute   # heavy optional import: only tc attach on old kernels needs it
+        from pyroute2 import IPRoute  # heavy optional import: only tc attach on old kernels needs it
+
         return IPRoute(netns=self.name)
 
 
@@ -116,16 +119,20 @@ def call_in(netns_path: str, fn: Callable[[], T], *, what: str = "") -> T:
     try:
         fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise LabError(f"network namespace {netns_path}{label} is missing ({e.strerror}); "
-                       "is the lab up? check with `labkit status`") from None
+        raise LabError(
+            f"network namespace {netns_path}{label} is missing ({e.strerror}); "
+            "is the lab up? check with `labkit status`"
+        ) from None
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
-                box["error"] = LabError(f"cannot enter network namespace {netns_path}{label}: "
-                                        f"{os.strerror(err)}; run as root on the lab's machine")
+                box["error"] = LabError(
+                    f"cannot enter network namespace {netns_path}{label}: "
+                    f"{os.strerror(err)}; run as root on the lab's machine"
+                )
                 return
             box["value"] = fn()
         except BaseException as e:  # handed to the caller's thread
@@ -139,7 +146,7 @@ def call_in(netns_path: str, fn: Callable[[], T], *, what: str = "") -> T:
         os.close(fd)
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]
 
 
 # -------------------------------------------------------------------- many at once
@@ -176,4 +183,5 @@ def join_cgroup(cgroup: Path | None) -> Callable[[], None] | None:
     def _join() -> None:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
+
     return _join

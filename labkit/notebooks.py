@@ -4,11 +4,14 @@ the outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` (what nbval compares, lax m
     python -m labkit.notebooks            # re-run every lab and store the checked outputs
     python -m labkit.notebooks --check    # exit 1 if a notebook is not clean
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .export import LABS, notebooks, run_notebook
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
 KEEP_NB_METADATA = ("kernelspec", "language_info")
@@ -24,7 +27,7 @@ def clean(nb):
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
-        cell.id = f"cell-{i:02d}"   # stable ids: diffs show content changes only
+        cell.id = f"cell-{i:02d}"  # stable ids: diffs show content changes only
         if cell.cell_type != "code":
             continue
         if is_checked(cell):
@@ -59,8 +62,8 @@ def problems(nb) -> list[str]:
 
 
 def refresh(paths: list[Path]) -> None:
-    import nbformat
-    from .export import run_notebook
+    import nbformat  # heavy: loaded only when notebooks are read or written
+
     for path in paths:
         nb = clean(run_notebook(path))
         nb.nbformat_minor = 5
@@ -69,8 +72,8 @@ def refresh(paths: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import nbformat
-    from .export import LABS, notebooks
+    import nbformat  # heavy: loaded only when notebooks are read or written
+
     ap = argparse.ArgumentParser(prog="python -m labkit.notebooks")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("paths", nargs="*", type=Path)

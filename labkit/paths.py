@@ -5,6 +5,7 @@ the lessons (the blog's five tcpdumps), the capture panel (its choices and lanes
 ``Lab.capture_choices``: client pod eth0, client lxc, client node eth0, [server node eth0],
 server lxc, server pod eth0.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -15,14 +16,25 @@ import pandas as pd
 
 def same_node(client: Mapping[str, Any], server: Mapping[str, Any]) -> list[str]:
     """Client eth0, client lxc, node eth0, server lxc, server eth0 (rows of PODS)."""
-    return [f"{client['name']}:eth0", f"{client['node']}:{client['lxc']}", f"{client['node']}:eth0",
-            f"{server['node']}:{server['lxc']}", f"{server['name']}:eth0"]
+    return [
+        f"{client['name']}:eth0",
+        f"{client['node']}:{client['lxc']}",
+        f"{client['node']}:eth0",
+        f"{server['node']}:{server['lxc']}",
+        f"{server['name']}:eth0",
+    ]
 
 
 def cross_node(client: Mapping[str, Any], server: Mapping[str, Any]) -> list[str]:
     """Client eth0, client lxc, both nodes' eth0, server lxc, server eth0."""
-    return [f"{client['name']}:eth0", f"{client['node']}:{client['lxc']}", f"{client['node']}:eth0",
-            f"{server['node']}:eth0", f"{server['node']}:{server['lxc']}", f"{server['name']}:eth0"]
+    return [
+        f"{client['name']}:eth0",
+        f"{client['node']}:{client['lxc']}",
+        f"{client['node']}:eth0",
+        f"{server['node']}:eth0",
+        f"{server['node']}:{server['lxc']}",
+        f"{server['name']}:eth0",
+    ]
 
 
 def choices(nodes: pd.DataFrame, pods: pd.DataFrame) -> list[tuple[str, str]]:
@@ -58,4 +70,5 @@ def lanes(points: Sequence[str], source: str, pods: pd.DataFrame) -> list[str]:
         if iface == "eth0" and target not in pod_names:
             return (3, point)
         return (5, point)
+
     return sorted(points, key=rank)

@@ -8,6 +8,7 @@ sequential, so students do not read meaning into .2, .3, .4.
 ``extend`` adds manifests to an existing plan (``apply`` on a running lab) without moving
 anything that is already placed; applying the same objects again changes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -89,9 +90,9 @@ class ServicePlan:
     name: str
     type: str
     cluster_ip: str
-    ports: list[dict]            # {port, target_port, protocol, name}
+    ports: list[dict]  # {port, target_port, protocol, name}
     selector: dict[str, str]
-    id: int                      # service / rev-NAT id
+    id: int  # service / rev-NAT id
     spec_key: str
 
     @property
@@ -120,18 +121,29 @@ class Plan:
         return [p for p in self.pods if p.node == node]
 
     def backends(self, svc: ServicePlan) -> list[PodPlan]:
-        return [p for p in self.pods if p.namespace == svc.namespace
-                and svc.selector and all(p.labels.get(k) == v for k, v in svc.selector.items())]
+        return [
+            p
+            for p in self.pods
+            if p.namespace == svc.namespace
+            and svc.selector
+            and all(p.labels.get(k) == v for k, v in svc.selector.items())
+        ]
 
     # ---- (de)serialisation for the state file
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Plan":
-        return cls(d["cluster"], d["pod_subnet"], d["service_subnet"],
-                   [NodePlan(**n) for n in d["nodes"]], list(d["namespaces"]),
-                   [PodPlan(**p) for p in d["pods"]], [ServicePlan(**s) for s in d["services"]])
+    def from_dict(cls, d: dict) -> Plan:
+        return cls(
+            d["cluster"],
+            d["pod_subnet"],
+            d["service_subnet"],
+            [NodePlan(**n) for n in d["nodes"]],
+            list(d["namespaces"]),
+            [PodPlan(**p) for p in d["pods"]],
+            [ServicePlan(**s) for s in d["services"]],
+        )
 
 
 def _pick(network: ipaddress.IPv4Network, seed: int, used: set[str], what: str) -> str:
@@ -187,10 +199,13 @@ def extend(plan: Plan, m: Manifests) -> tuple[Plan, list[str]]:
         else:
             notes.append(f"namespace/{ns} unchanged")
     known_ns = set(new.namespaces)
-    for obj in [*m.pods, *m.services]:
+    objs: list[PodSpec | ServiceSpec] = [*m.pods, *m.services]
+    for obj in objs:
         if obj.namespace not in known_ns:
-            raise LabError(f"{type(obj).__name__[:-4].lower()} {obj.name!r}: namespace {obj.namespace!r} does not exist; "
-                           f"add a Namespace manifest for it")
+            raise LabError(
+                f"{type(obj).__name__[:-4].lower()} {obj.name!r}: namespace {obj.namespace!r} does not exist; "
+                f"add a Namespace manifest for it"
+            )
     used_ips = {n.router_ip for n in new.nodes} | {p.ip for p in new.pods}
     idents = {(p.namespace, tuple(sorted(p.labels.items()))): p.identity for p in new.pods}
     for spec in m.pods:
@@ -207,17 +222,24 @@ def _spec_key(obj: PodSpec | ServiceSpec) -> str:
 def _place(plan: Plan, spec: PodSpec, used_ips: set[str], idents: dict) -> list[str]:
     kind = "deployment" if spec.owner else "pod"
     key = _spec_key(spec)
-    existing = [p for p in plan.pods if p.namespace == spec.namespace and (p.owner or p.name) == spec.name
-                and bool(p.owner) == bool(spec.owner)]
+    existing = [
+        p
+        for p in plan.pods
+        if p.namespace == spec.namespace and (p.owner or p.name) == spec.name and bool(p.owner) == bool(spec.owner)
+    ]
     if existing:
         if existing[0].spec_key != key:
-            raise LabError(f"{kind} {spec.namespace}/{spec.name} already exists with a different spec; "
-                           f"labkit down and up again to change it")
+            raise LabError(
+                f"{kind} {spec.namespace}/{spec.name} already exists with a different spec; "
+                f"labkit down and up again to change it"
+            )
         return [f"{kind}.apps/{spec.name} unchanged" if spec.owner else f"pod/{spec.name} unchanged"]
     if spec.owner:
         template = _k8s_suffix(10, "rs", spec.namespace, spec.name, key)
-        names = [f"{spec.name}-{template}-{_k8s_suffix(5, 'pod', spec.namespace, spec.name, str(i))}"
-                 for i in range(spec.replicas)]
+        names = [
+            f"{spec.name}-{template}-{_k8s_suffix(5, 'pod', spec.namespace, spec.name, str(i))}"
+            for i in range(spec.replicas)
+        ]
     else:
         names = [spec.name]
     for name in names:
@@ -225,16 +247,36 @@ def _place(plan: Plan, spec: PodSpec, used_ips: set[str], idents: dict) -> list[
             raise LabError(f"pod {spec.namespace}/{name} already exists; names must be unique per namespace")
         node = _schedule(plan, spec, name)
         n = plan.node(node)
-        ip = _pick(ipaddress.IPv4Network(n.pod_cidr), _h("pod", spec.namespace, name), used_ips,
-                   f"pod {spec.namespace}/{name} on {node}")
+        ip = _pick(
+            ipaddress.IPv4Network(n.pod_cidr),
+            _h("pod", spec.namespace, name),
+            used_ips,
+            f"pod {spec.namespace}/{name} on {node}",
+        )
         taken_ep = {p.endpoint_id for p in plan.pods_on(node)}
-        ep = next(1 + (_h("ep", node, spec.namespace, name) + i) % MAX_ENDPOINT_ID
-                  for i in range(MAX_ENDPOINT_ID)
-                  if 1 + (_h("ep", node, spec.namespace, name) + i) % MAX_ENDPOINT_ID not in taken_ep)
+        ep = next(
+            1 + (_h("ep", node, spec.namespace, name) + i) % MAX_ENDPOINT_ID
+            for i in range(MAX_ENDPOINT_ID)
+            if 1 + (_h("ep", node, spec.namespace, name) + i) % MAX_ENDPOINT_ID not in taken_ep
+        )
         labels = dict(spec.labels)
-        plan.pods.append(PodPlan(spec.namespace, name, node, ip, spec.image, spec.app, spec.port,
-                                 lxc_name(spec.namespace, name), labels, spec.owner, ep,
-                                 _identity(spec.namespace, labels, idents), key))
+        plan.pods.append(
+            PodPlan(
+                spec.namespace,
+                name,
+                node,
+                ip,
+                spec.image,
+                spec.app,
+                spec.port,
+                lxc_name(spec.namespace, name),
+                labels,
+                spec.owner,
+                ep,
+                _identity(spec.namespace, labels, idents),
+                key,
+            )
+        )
     return [f"deployment.apps/{spec.name} created" if spec.owner else f"pod/{spec.name} created"]
 
 
@@ -258,8 +300,9 @@ def _schedule(plan: Plan, spec: PodSpec, name: str) -> str:
         same = sum(1 for p in on_node if p.owner == spec.owner and p.namespace == spec.namespace and spec.owner)
         candidates.append((same, len(on_node), plan.nodes.index(n), n.name))
     if not candidates:
-        raise LabError(f"pod {spec.namespace}/{name} cannot be scheduled: no node is free of taints and "
-                       f"anti-affinity conflicts")
+        raise LabError(
+            f"pod {spec.namespace}/{name} cannot be scheduled: no node is free of taints and anti-affinity conflicts"
+        )
     return min(candidates)[3]
 
 
@@ -268,8 +311,10 @@ def _add_service(plan: Plan, svc: ServiceSpec) -> str:
     for s in plan.services:
         if s.namespace == svc.namespace and s.name == svc.name:
             if s.spec_key != key:
-                raise LabError(f"service {svc.namespace}/{svc.name} already exists with a different spec; "
-                               f"labkit down and up again to change it")
+                raise LabError(
+                    f"service {svc.namespace}/{svc.name} already exists with a different spec; "
+                    f"labkit down and up again to change it"
+                )
             return f"service/{svc.name} unchanged"
     net = ipaddress.IPv4Network(plan.service_subnet)
     used = {s.cluster_ip for s in plan.services}
@@ -283,9 +328,16 @@ def _add_service(plan: Plan, svc: ServiceSpec) -> str:
     else:
         ip = _pick(net, _h("svc", svc.namespace, svc.name), used, f"service {svc.name}")
     sid = max((s.id for s in plan.services), default=1) + 1  # id 1: the kubernetes service
-    plan.services.append(ServicePlan(
-        svc.namespace, svc.name, svc.type, ip,
-        [{"port": p.port, "target_port": p.target_port, "protocol": p.protocol, "name": p.name} for p in svc.ports],
-        dict(svc.selector), sid, key))
+    plan.services.append(
+        ServicePlan(
+            svc.namespace,
+            svc.name,
+            svc.type,
+            ip,
+            [{"port": p.port, "target_port": p.target_port, "protocol": p.protocol, "name": p.name} for p in svc.ports],
+            dict(svc.selector),
+            sid,
+            key,
+        )
+    )
     return f"service/{svc.name} created"
-

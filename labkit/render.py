@@ -1,7 +1,8 @@
 """Plain-text tables for the CLI (aligned columns, like kubectl and cilium print them)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

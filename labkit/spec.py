@@ -4,13 +4,15 @@ Both backends read these same files. This module only parses and validates them 
 dataclasses; where the cluster is laid out (IPs, nodes, names) is :mod:`labkit.plan`'s job.
 A value the embedded backend cannot honour is a :class:`LabError` naming that value.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -49,13 +51,13 @@ class ClusterSpec:
 class DatapathSpec:
     """The datapath features of cluster/cilium-values.yaml that the embedded backend models."""
 
-    routing_mode: str            # routingMode
-    native_cidr: str             # ipv4NativeRoutingCIDR
+    routing_mode: str  # routingMode
+    native_cidr: str  # ipv4NativeRoutingCIDR
     auto_direct_node_routes: bool
-    endpoint_routes: bool        # endpointRoutes.enabled
+    endpoint_routes: bool  # endpointRoutes.enabled
     kube_proxy_replacement: bool
-    socket_lb: bool              # socketLB.enabled (defaults to kubeProxyReplacement)
-    bpf_masquerade: bool         # bpf.masquerade
+    socket_lb: bool  # socketLB.enabled (defaults to kubeProxyReplacement)
+    bpf_masquerade: bool  # bpf.masquerade
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,12 @@ class AntiAffinityTerm:
             return False
         for key, op, values in self.match_expressions:
             has, val = key in labels, labels.get(key)
-            ok = {"In": has and val in values, "NotIn": not (has and val in values),
-                  "Exists": has, "DoesNotExist": not has}[op]
+            ok = {
+                "In": has and val in values,
+                "NotIn": not (has and val in values),
+                "Exists": has,
+                "DoesNotExist": not has,
+            }[op]
             if not ok:
                 return False
         return True
@@ -101,15 +107,15 @@ class PodSpec:
     """One pod to run: a bare Pod, or one replica template of a Deployment."""
 
     namespace: str
-    name: str                      # pod name (for a Deployment: the Deployment's name)
+    name: str  # pod name (for a Deployment: the Deployment's name)
     labels: tuple[tuple[str, str], ...]
     image: str
-    app: str                       # "whoami" or "idle"
-    port: int = 80                 # whoami's listening port
+    app: str  # "whoami" or "idle"
+    port: int = 80  # whoami's listening port
     node_name: str | None = None
     tolerates_control_plane: bool = False
     anti_affinity: tuple[AntiAffinityTerm, ...] = ()
-    owner: str = ""                # Deployment name, "" for a bare Pod
+    owner: str = ""  # Deployment name, "" for a bare Pod
     replicas: int = 1
 
 
@@ -118,7 +124,7 @@ class Manifests:
     """Objects from cluster/manifests (or any files given to ``apply``)."""
 
     namespaces: list[str] = field(default_factory=list)
-    pods: list[PodSpec] = field(default_factory=list)      # bare pods and deployments
+    pods: list[PodSpec] = field(default_factory=list)  # bare pods and deployments
     services: list[ServiceSpec] = field(default_factory=list)
 
 
@@ -191,7 +197,9 @@ def load_cluster(path: Path = CLUSTER_DIR / "kind.yaml") -> ClusterSpec:
     return spec
 
 
-def load_values(path: Path = CLUSTER_DIR / "cilium-values.yaml", overrides: dict[str, Any] | None = None) -> DatapathSpec:
+def load_values(
+    path: Path = CLUSTER_DIR / "cilium-values.yaml", overrides: dict[str, Any] | None = None
+) -> DatapathSpec:
     """Read the helm values; ``overrides`` are ``--set``-style dotted keys (lab options)."""
     docs = _load_yaml_docs(path)
     if len(docs) != 1:
@@ -210,7 +218,10 @@ def load_values(path: Path = CLUSTER_DIR / "cilium-values.yaml", overrides: dict
 
     mode = str(_get(values, "routingMode", "tunnel") or "tunnel")
     if mode != "native":
-        raise LabError(f"{path}: routingMode={mode} is not supported by the embedded backend (it models native routing); set routingMode=native")
+        raise LabError(
+            f"{path}: routingMode={mode} is not supported by the embedded backend (it models native routing); "
+            "set routingMode=native"
+        )
     if _get(values, "tunnelProtocol") not in (None, ""):
         raise LabError(f"{path}: tunnelProtocol is not supported by the embedded backend (native routing only)")
     if str(_get(values, "cni.chainingMode", "none") or "none") != "none":
@@ -225,9 +236,11 @@ def load_values(path: Path = CLUSTER_DIR / "cilium-values.yaml", overrides: dict
     # built from other values would differ silently, so say so instead.
     for key in ("autoDirectNodeRoutes", "endpointRoutes.enabled"):
         if not flag(key, False):
-            raise LabError(f"{path}: {key}=false is not supported by the embedded backend (it builds "
-                           f"{'direct routes between nodes' if key == 'autoDirectNodeRoutes' else 'one /32 route per pod'}); "
-                           f"set {key}=true")
+            raise LabError(
+                f"{path}: {key}=false is not supported by the embedded backend (it builds "
+                f"{'direct routes between nodes' if key == 'autoDirectNodeRoutes' else 'one /32 route per pod'}); "
+                f"set {key}=true"
+            )
     kpr = flag("kubeProxyReplacement", False)
     masq = flag("bpf.masquerade", False)
     if masq and not kpr:
@@ -334,7 +347,7 @@ def image_app(where: str, image: str) -> str:
         repo = repo[: repo.rindex(":")]
     for prefix in ("docker.io/library/", "docker.io/", "registry-1.docker.io/"):
         if repo.startswith(prefix):
-            repo = repo[len(prefix):]
+            repo = repo[len(prefix) :]
     if repo not in APPS:
         known = ", ".join(APPS)
         raise LabError(f"{where}: image {image!r} cannot run on the embedded backend (it runs {known})")
@@ -365,7 +378,8 @@ def _pod(where: str, ns: str, name: str, meta: dict, spec: dict, owner: str = ""
     if node_name is not None and not (isinstance(node_name, str) and _DNS_SUBDOMAIN.match(node_name)):
         raise LabError(f"{where}: invalid nodeName {node_name!r}")
     tol = any(
-        (t or {}).get("operator") == "Exists" and (t or {}).get("key") in (None, "node-role.kubernetes.io/control-plane")
+        (t or {}).get("operator") == "Exists"
+        and (t or {}).get("key") in (None, "node-role.kubernetes.io/control-plane")
         or (t or {}).get("key") == "node-role.kubernetes.io/control-plane"
         for t in spec.get("tolerations") or []
     )
@@ -382,8 +396,9 @@ def _pod(where: str, ns: str, name: str, meta: dict, spec: dict, owner: str = ""
                 raise LabError(f"{where}: matchExpressions operator {op!r} is not supported")
             exprs.append((str(e.get("key")), op, tuple(str(v) for v in e.get("values") or [])))
         terms.append(AntiAffinityTerm(_labels(where, sel.get("matchLabels")), tuple(exprs)))
-    return PodSpec(ns, name, _labels(where, meta.get("labels")), image, app, port, node_name, tol,
-                   tuple(terms), owner, replicas)
+    return PodSpec(
+        ns, name, _labels(where, meta.get("labels")), image, app, port, node_name, tol, tuple(terms), owner, replicas
+    )
 
 
 def _deployment(where: str, ns: str, name: str, spec: dict) -> PodSpec:
@@ -424,6 +439,9 @@ def _service(where: str, ns: str, name: str, meta: dict, spec: dict) -> ServiceS
         try:
             cip = str(ipaddress.IPv4Address(cip))
         except ValueError:
-            raise LabError(f"{where}: clusterIP {cip!r} is not an IPv4 address (headless services are not supported)") from None
-    return ServiceSpec(ns, name, stype, _labels(where, spec.get("selector")), tuple(ports), cip,
-                       _labels(where, meta.get("labels")))
+            raise LabError(
+                f"{where}: clusterIP {cip!r} is not an IPv4 address (headless services are not supported)"
+            ) from None
+    return ServiceSpec(
+        ns, name, stype, _labels(where, spec.get("selector")), tuple(ports), cip, _labels(where, meta.get("labels"))
+    )

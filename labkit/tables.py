@@ -8,10 +8,11 @@ assert that both backends produce exactly these schemas.
 dtype names are pandas' ("string", "Int64" for integers that may be missing, "int64",
 "float64", "boolean", "datetime64[ns, UTC]").
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -75,10 +76,11 @@ def _schema(name: str, doc: str, *cols: tuple[str, str, str]) -> Schema:
     return Schema(name, doc, tuple(Column(*c) for c in cols))
 
 
-S, I, NI, F, B = "string", "int64", "Int64", "float64", "boolean"
+S, INT, NI, F, B = "string", "int64", "Int64", "float64", "boolean"
 
 NODES = _schema(
-    "nodes", "One row per node (kind node).",
+    "nodes",
+    "One row per node (kind node).",
     ("name", S, "node name, e.g. kind-worker"),
     ("role", S, "control-plane or worker"),
     ("internal_ip", S, "node IP on the kind network (eth0)"),
@@ -87,7 +89,8 @@ NODES = _schema(
 )
 
 PODS = _schema(
-    "pods", "One row per pod.",
+    "pods",
+    "One row per pod.",
     ("namespace", S, "Kubernetes namespace"),
     ("name", S, "pod name"),
     ("node", S, "node it runs on"),
@@ -104,19 +107,21 @@ PODS = _schema(
 )
 
 SERVICES = _schema(
-    "services", "One row per service port.",
+    "services",
+    "One row per service port.",
     ("namespace", S, "Kubernetes namespace"),
     ("name", S, "service name"),
     ("type", S, "ClusterIP"),
     ("cluster_ip", S, "the virtual IP"),
-    ("port", I, "service port"),
-    ("target_port", I, "port on the backends"),
+    ("port", INT, "service port"),
+    ("target_port", INT, "port on the backends"),
     ("protocol", S, "TCP or UDP"),
     ("backends", S, "backend ip:port joined by ','"),
 )
 
 ROUTES = _schema(
-    "routes", "The IPv4 routing table of each node (`ip route`), main table.",
+    "routes",
+    "The IPv4 routing table of each node (`ip route`), main table.",
     ("node", S, "node name"),
     ("dst", S, "destination prefix, or 'default'"),
     ("gateway", S, "next hop, '' when directly connected"),
@@ -126,12 +131,13 @@ ROUTES = _schema(
 )
 
 ENDPOINTS = _schema(
-    "endpoints", "cilium_lxc, as `cilium bpf endpoint list`: one row per local address.",
+    "endpoints",
+    "cilium_lxc, as `cilium bpf endpoint list`: one row per local address.",
     ("node", S, "node whose map this is"),
     ("ip", S, "endpoint address"),
     ("endpoint_id", NI, "endpoint id (lxc_id); missing for (localhost) rows"),
     ("identity", NI, "security identity (sec_id); missing for (localhost)"),
-    ("flags", I, "ENDPOINT_F_* bits; 1 = host"),
+    ("flags", INT, "ENDPOINT_F_* bits; 1 = host"),
     ("ifindex", NI, "host-side lxc ifindex"),
     ("mac", S, "pod eth0 MAC"),
     ("node_mac", S, "lxc MAC, used as the router MAC"),
@@ -139,90 +145,96 @@ ENDPOINTS = _schema(
 )
 
 CT = _schema(
-    "ct", "cilium_ct4_global + cilium_ct_any4_global, as `cilium bpf ct list global`.",
+    "ct",
+    "cilium_ct4_global + cilium_ct_any4_global, as `cilium bpf ct list global`.",
     ("node", S, "node whose map this is"),
     ("proto", S, "TCP, UDP or ICMP"),
     ("direction", S, "OUT, IN or SVC (tuple flags)"),
     ("src_ip", S, "client address, as printed"),
-    ("src_port", I, "client port (ICMP: echo id)"),
+    ("src_port", INT, "client port (ICMP: echo id)"),
     ("dst_ip", S, "server address, as printed"),
-    ("dst_port", I, "server port"),
+    ("dst_port", INT, "server port"),
     ("related", B, "TUPLE_F_RELATED"),
-    ("expires", I, "absolute expiry, seconds of monotonic clock"),
-    ("packets", I, "packets (with conntrack accounting)"),
-    ("bytes", I, "bytes (with conntrack accounting)"),
-    ("rx_flags_seen", I, "TCP flags seen in reply direction"),
-    ("tx_flags_seen", I, "TCP flags seen in original direction"),
-    ("flags", I, "entry flag bits"),
+    ("expires", INT, "absolute expiry, seconds of monotonic clock"),
+    ("packets", INT, "packets (with conntrack accounting)"),
+    ("bytes", INT, "bytes (with conntrack accounting)"),
+    ("rx_flags_seen", INT, "TCP flags seen in reply direction"),
+    ("tx_flags_seen", INT, "TCP flags seen in original direction"),
+    ("flags", INT, "entry flag bits"),
     ("flag_names", S, "RxClosing TxClosing SeenNonSyn ... as printed between [ ]"),
-    ("rev_nat", I, "RevNAT index (service id), 0 if none"),
-    ("src_identity", I, "SourceSecurityID"),
-    ("ifindex", I, "IfIndex (v1.17 prints it)"),
-    ("backend_id", I, "BackendID (SVC entries)"),
+    ("rev_nat", INT, "RevNAT index (service id), 0 if none"),
+    ("src_identity", INT, "SourceSecurityID"),
+    ("ifindex", INT, "IfIndex (v1.17 prints it)"),
+    ("backend_id", INT, "BackendID (SVC entries)"),
 )
 
 NAT = _schema(
-    "nat", "cilium_snat_v4_external, as `cilium bpf nat list`.",
+    "nat",
+    "cilium_snat_v4_external, as `cilium bpf nat list`.",
     ("node", S, "node whose map this is"),
     ("proto", S, "TCP, UDP or ICMP"),
     ("direction", S, "OUT (SNAT) or IN (reverse SNAT)"),
     ("src_ip", S, "tuple source"),
-    ("src_port", I, "tuple source port"),
+    ("src_port", INT, "tuple source port"),
     ("dst_ip", S, "tuple destination"),
-    ("dst_port", I, "tuple destination port"),
+    ("dst_port", INT, "tuple destination port"),
     ("xlate", S, "SRC (rewrite source) or DST (rewrite destination)"),
     ("xlate_ip", S, "address written"),
-    ("xlate_port", I, "port written"),
+    ("xlate_port", INT, "port written"),
     ("created_ago_s", NI, "seconds since created"),
-    ("needs_ct", I, "NeedsCT"),
+    ("needs_ct", INT, "NeedsCT"),
 )
 
 LB = _schema(
-    "lb", "cilium_lb4_services_v2 + backends + reverse NAT, as `cilium bpf lb list`: one row per slot.",
+    "lb",
+    "cilium_lb4_services_v2 + backends + reverse NAT, as `cilium bpf lb list`: one row per slot.",
     ("node", S, "node whose map this is"),
     ("frontend_ip", S, "service VIP"),
-    ("frontend_port", I, "service port"),
+    ("frontend_port", INT, "service port"),
     ("proto", S, "TCP, UDP or ANY"),
-    ("slot", I, "backend slot; 0 is the service (master) entry"),
+    ("slot", INT, "backend slot; 0 is the service (master) entry"),
     ("backend_ip", S, "backend address; 0.0.0.0 on slot 0"),
-    ("backend_port", I, "backend port"),
+    ("backend_port", INT, "backend port"),
     ("backend_id", NI, "backend id (missing on slot 0)"),
-    ("rev_nat", I, "reverse NAT id of the service"),
+    ("rev_nat", INT, "reverse NAT id of the service"),
     ("flags", S, "service flags on slot 0, e.g. 'ClusterIP, non-routable'"),
 )
 
 IPCACHE = _schema(
-    "ipcache", "cilium_ipcache, as `cilium bpf ipcache list`.",
+    "ipcache",
+    "cilium_ipcache, as `cilium bpf ipcache list`.",
     ("node", S, "node whose map this is"),
     ("prefix", S, "CIDR, e.g. 10.244.1.71/32"),
-    ("identity", I, "security identity"),
-    ("encrypt_key", I, "encryptkey"),
+    ("identity", INT, "security identity"),
+    ("encrypt_key", INT, "encryptkey"),
     ("tunnel_endpoint", S, "node IP for remote pods, 0.0.0.0 otherwise"),
     ("flags", S, "<none> or skiptunnel"),
 )
 
 METRICS = _schema(
-    "metrics", "cilium_metrics, as `cilium bpf metrics list`.",
+    "metrics",
+    "cilium_metrics, as `cilium bpf metrics list`.",
     ("node", S, "node whose map this is"),
     ("reason", S, "Forwarded, or the drop reason"),
     ("direction", S, "INGRESS or EGRESS"),
-    ("packets", I, "packet count"),
-    ("bytes", I, "byte count"),
+    ("packets", INT, "packet count"),
+    ("bytes", INT, "byte count"),
 )
 
 EVENTS = _schema(
-    "events", "Datapath trace and drop events, as `cilium monitor`.",
+    "events",
+    "Datapath trace and drop events, as `cilium monitor`.",
     ("time", "datetime64[ns, UTC]", "when the event was read"),
     ("node", S, "node that emitted it"),
     ("type", S, "trace or drop"),
     ("observation_point", S, "to-endpoint, from-endpoint, to-network, from-network, to-stack, ..."),
-    ("source", I, "endpoint id of the emitting program (0 for host programs)"),
-    ("dst_id", I, "destination endpoint id, 0 if none"),
-    ("flow", I, "skb hash, printed as flow 0x..."),
-    ("src_identity", I, "source security identity"),
-    ("dst_identity", I, "destination security identity"),
+    ("source", INT, "endpoint id of the emitting program (0 for host programs)"),
+    ("dst_id", INT, "destination endpoint id, 0 if none"),
+    ("flow", INT, "skb hash, printed as flow 0x..."),
+    ("src_identity", INT, "source security identity"),
+    ("dst_identity", INT, "destination security identity"),
     ("state", S, "CT result: new, established, reply, related, unknown"),
-    ("ifindex", I, "interface index"),
+    ("ifindex", INT, "interface index"),
     ("ifname", S, "interface name, or '0'"),
     ("orig_ip", S, "source before reverse NAT, 0.0.0.0 if not set"),
     ("proto", S, "TCP, UDP, ICMP or ARP"),
@@ -236,7 +248,8 @@ EVENTS = _schema(
 )
 
 FLOWS = _schema(
-    "flows", "Hubble-like flows, as `hubble observe -o json` (one row per flow event).",
+    "flows",
+    "Hubble-like flows, as `hubble observe -o json` (one row per flow event).",
     ("time", "datetime64[ns, UTC]", "event time"),
     ("node", S, "node_name"),
     ("verdict", S, "FORWARDED, DROPPED, ..."),
@@ -250,8 +263,8 @@ FLOWS = _schema(
     ("tcp_flags", S, "flags joined by ', ' (SYN, ACK, ...)"),
     ("src_pod", S, "namespace/pod of the source, '' if not a pod"),
     ("dst_pod", S, "namespace/pod of the destination"),
-    ("src_identity", I, "source identity"),
-    ("dst_identity", I, "destination identity"),
+    ("src_identity", INT, "source identity"),
+    ("dst_identity", INT, "destination identity"),
     ("traffic_direction", S, "INGRESS, EGRESS or TRAFFIC_DIRECTION_UNKNOWN"),
     ("observation_point", S, "TO_ENDPOINT, FROM_ENDPOINT, TO_NETWORK, ..."),
     ("trace_reason", S, "NEW, ESTABLISHED, REPLY, ..."),
@@ -261,7 +274,8 @@ FLOWS = _schema(
 )
 
 PACKETS = _schema(
-    "packets", "Captured packets: one row per packet per capture point.",
+    "packets",
+    "Captured packets: one row per packet per capture point.",
     ("time", F, "seconds since the epoch"),
     ("point", S, "capture point, node:iface or pod:iface"),
     ("node", S, "node the interface is in (for a pod point: the pod's node)"),
@@ -279,8 +293,10 @@ PACKETS = _schema(
     ("seq", NI, "TCP sequence number (absolute)"),
     ("ack", NI, "TCP acknowledgement number (absolute)"),
     ("ip_id", NI, "IPv4 identification; with ports and seq/ack it tells one packet seen at several points"),
-    ("length", I, "frame length on the wire"),
+    ("length", INT, "frame length on the wire"),
     ("summary", S, "one line like tcpdump's"),
 )
 
-ALL = {s.name: s for s in (NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS)}
+ALL = {
+    s.name: s for s in (NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS)
+}

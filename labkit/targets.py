@@ -6,6 +6,7 @@ name gets the same one-line error, whichever backend the lab runs on. A backend 
 only what it alone knows: its nodes and pods, how to list a namespace's interfaces, and
 how to turn a matched interface into a :class:`~labkit.backend.CapturePoint`.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -37,8 +38,9 @@ def split_point(pattern: str) -> tuple[str, str]:
     """``"kind-worker:lxc*"`` -> ``("kind-worker", "lxc*")``."""
     target, sep, ifglob = str(pattern).partition(":")
     if not sep or not target or not ifglob:
-        raise LabError(f"capture point {pattern!r}: write NODE:IFACE or POD:IFACE, e.g. kind-worker:eth0 "
-                       f"or 'kind-worker:lxc*'")
+        raise LabError(
+            f"capture point {pattern!r}: write NODE:IFACE or POD:IFACE, e.g. kind-worker:eth0 or 'kind-worker:lxc*'"
+        )
     return target, ifglob
 
 
@@ -46,9 +48,12 @@ def is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def match_points(patterns: Sequence[str], resolve_target: Callable[[str], TargetRef],
-                 interfaces: Callable[[TargetRef, str], list[str]],
-                 point: Callable[[TargetRef, str, str], CapturePoint]) -> list[CapturePoint]:
+def match_points(
+    patterns: Sequence[str],
+    resolve_target: Callable[[str], TargetRef],
+    interfaces: Callable[[TargetRef, str], list[str]],
+    point: Callable[[TargetRef, str, str], CapturePoint],
+) -> list[CapturePoint]:
     """Capture points for ``patterns``.
 
     ``interfaces(ref, glob)``: the interface names of ``ref``'s namespace worth matching
@@ -63,7 +68,9 @@ def match_points(patterns: Sequence[str], resolve_target: Callable[[str], Target
         names = interfaces(ref, ifglob)
         matched = sorted(n for n in names if fnmatch.fnmatchcase(n, ifglob))
         if not matched:
-            raise LabError(f"capture point {pattern!r}: no interface matches {ifglob!r} in {target} "
-                           f"(interfaces: {', '.join(sorted(names)) or 'none'})")
+            raise LabError(
+                f"capture point {pattern!r}: no interface matches {ifglob!r} in {target} "
+                f"(interfaces: {', '.join(sorted(names)) or 'none'})"
+            )
         out += [point(ref, target, iface) for iface in matched]
     return out

@@ -1,9 +1,10 @@
 """Helpers shared by the eBPF datapath integration tests (tests/test_datapath_*.py)."""
+
 from __future__ import annotations
 
 import sys
 
-ARP_PROBE = r'''
+ARP_PROBE = r"""
 import socket, struct, sys, time
 ifname, sip, tip = sys.argv[1], sys.argv[2], sys.argv[3]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
@@ -23,9 +24,9 @@ while time.time() < end:
         print(":".join(f"{b:02x}" for b in data[22:28]))
         sys.exit(0)
 sys.exit(1)
-'''
+"""
 
-HTTP_MANY = r'''
+HTTP_MANY = r"""
 import sys, urllib.request, collections
 url, n = sys.argv[1], int(sys.argv[2])
 c = collections.Counter()
@@ -34,15 +35,15 @@ for _ in range(n):
     c[body.splitlines()[0]] += 1
 for k, v in c.items():
     print(v, k)
-'''
+"""
 
-PEERNAME = r'''
+PEERNAME = r"""
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
 print("%s:%d" % s.getpeername())
-'''
+"""
 
-UDP_ECHO = r'''
+UDP_ECHO = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(5)
@@ -50,7 +51,7 @@ s.sendto(b"hello-udp", (sys.argv[1], int(sys.argv[2])))
 data, addr = s.recvfrom(4096)
 print("%s:%d" % addr)
 print(data.decode())
-'''
+"""
 
 
 def py(script: str, *args: str) -> list[str]:

@@ -1,11 +1,12 @@
 """Helpers for integration tests that build real labs."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 from labkit.embedded.backend import EmbeddedBackend
 from labkit.embedded.names import LabNames
@@ -33,8 +34,10 @@ def running_lab(tag: str, *, apply: bool = True, **up) -> Iterator[Lab]:
 
 def host_snapshot() -> dict:
     """The host root namespace's links, addresses, routes and the sysctls labkit could touch."""
+
     def ip(*args: str):
         return json.loads(subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True).stdout)
+
     links = sorted((link["ifname"], link.get("address"), tuple(link.get("flags", []))) for link in ip("link"))
     addrs = sorted((a["ifname"], i["local"], i["prefixlen"]) for a in ip("addr") for i in a.get("addr_info", []))
     routes = sorted(json.dumps(r, sort_keys=True) for r in ip("route", "show", "table", "all"))

@@ -1,4 +1,5 @@
 """The decoder and summaries on hand-built frames: exact fields, tcpdump -nS text."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,14 @@ T0 = 1_700_000_000_123_456_789
 
 def table(frames: list[bytes], directions=None, point="client-pod:eth0", meta=None):
     n = len(frames)
-    f = Frames.pack(frames, [T0 + i * 1000 for i in range(n)], [len(x) for x in frames], [0] * n,
-                    directions or [DIR_OUT] * n, [point])
+    f = Frames.pack(
+        frames,
+        [T0 + i * 1000 for i in range(n)],
+        [len(x) for x in frames],
+        [0] * n,
+        directions or [DIR_OUT] * n,
+        [point],
+    )
     return packets_table(f, meta)
 
 
@@ -28,16 +35,66 @@ def tcp_frame(src, dst, sport, dport, ident=1, **kw):
 
 def test_tcp_handshake_fields_and_summaries():
     frames = [
-        tcp_frame(CLIENT, SERVER, 42278, 80, ident=0x1234, flags="S", seq=123, win=64240,
-                  options=c.syn_options(ts_val=1000, ts_ecr=0)),
-        tcp_frame(SERVER, CLIENT, 80, 42278, ident=0, flags="SA", seq=4_000_000_000, ack=124, win=65160,
-                  options=c.syn_options(ts_val=2000, ts_ecr=1000)),
-        tcp_frame(CLIENT, SERVER, 42278, 80, ident=0x1235, flags="A", seq=124, ack=4_000_000_001, win=502,
-                  options=c.ts_options(1001, 2000)),
-        tcp_frame(CLIENT, SERVER, 42278, 80, ident=0x1236, flags="PA", seq=124, ack=4_000_000_001, win=502,
-                  options=c.ts_options(1002, 2000), payload=b"GET / HTTP/1.1\r\nHost: 10.244.1.182\r\n\r\n"),
-        tcp_frame(SERVER, CLIENT, 80, 42278, ident=7, flags="PA", seq=4_294_967_290, ack=162, win=509,
-                  payload=b"HTTP/1.1 200 OK\r\n\r\n"),
+        tcp_frame(
+            CLIENT,
+            SERVER,
+            42278,
+            80,
+            ident=0x1234,
+            flags="S",
+            seq=123,
+            win=64240,
+            options=c.syn_options(ts_val=1000, ts_ecr=0),
+        ),
+        tcp_frame(
+            SERVER,
+            CLIENT,
+            80,
+            42278,
+            ident=0,
+            flags="SA",
+            seq=4_000_000_000,
+            ack=124,
+            win=65160,
+            options=c.syn_options(ts_val=2000, ts_ecr=1000),
+        ),
+        tcp_frame(
+            CLIENT,
+            SERVER,
+            42278,
+            80,
+            ident=0x1235,
+            flags="A",
+            seq=124,
+            ack=4_000_000_001,
+            win=502,
+            options=c.ts_options(1001, 2000),
+        ),
+        tcp_frame(
+            CLIENT,
+            SERVER,
+            42278,
+            80,
+            ident=0x1236,
+            flags="PA",
+            seq=124,
+            ack=4_000_000_001,
+            win=502,
+            options=c.ts_options(1002, 2000),
+            payload=b"GET / HTTP/1.1\r\nHost: 10.244.1.182\r\n\r\n",
+        ),
+        tcp_frame(
+            SERVER,
+            CLIENT,
+            80,
+            42278,
+            ident=7,
+            flags="PA",
+            seq=4_294_967_290,
+            ack=162,
+            win=509,
+            payload=b"HTTP/1.1 200 OK\r\n\r\n",
+        ),
         tcp_frame(CLIENT, SERVER, 42278, 80, ident=0x1237, flags="FA", seq=162, ack=9, win=502),
         tcp_frame(CLIENT, SERVER, 42278, 80, ident=0x1238, flags="R", seq=163, win=0),
         tcp_frame(CLIENT, SERVER, 42278, 80, ident=0x1239, flags="RA", seq=0, ack=9, win=0),
@@ -75,7 +132,7 @@ def test_arp_request_reply():
     frames = [
         c.arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", ROUTER),
         c.arp(2, LXC_MAC, ROUTER, CLIENT_MAC, CLIENT),
-        c.arp(1, CLIENT_MAC, CLIENT, "ff:ff:ff:ff:ff:ff", ROUTER) + bytes(18),   # padded to 60
+        c.arp(1, CLIENT_MAC, CLIENT, "ff:ff:ff:ff:ff:ff", ROUTER) + bytes(18),  # padded to 60
     ]
     df = table(frames, directions=[DIR_OUT, DIR_IN, DIR_OUT])
     assert df["summary"].tolist() == [
@@ -95,13 +152,15 @@ def test_arp_request_reply():
 def test_udp_icmp_and_others():
     inner = c.ipv4(CLIENT, SERVER, 17, c.udp(CLIENT, SERVER, 40000, 9999, b"hi"))
     frames = [
-        c.ip_frame(CLIENT_MAC, LXC_MAC, c.ipv4(CLIENT, SERVER, 17, c.udp(CLIENT, SERVER, 40000, 9999, b"hello"), ident=3)),
+        c.ip_frame(
+            CLIENT_MAC, LXC_MAC, c.ipv4(CLIENT, SERVER, 17, c.udp(CLIENT, SERVER, 40000, 9999, b"hello"), ident=3)
+        ),
         c.ip_frame(CLIENT_MAC, LXC_MAC, c.ipv4(CLIENT, SERVER, 1, c.icmp_echo(5, 1, bytes(56)), ident=4)),
         c.ip_frame(LXC_MAC, CLIENT_MAC, c.ipv4(SERVER, CLIENT, 1, c.icmp_echo(5, 1, bytes(56), reply=True), ident=5)),
         c.ip_frame(LXC_MAC, CLIENT_MAC, c.ipv4(SERVER, CLIENT, 1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + inner[:28])),
         c.ether(LXC_MAC, CLIENT_MAC, 0x86DD, bytes(40)),
         c.ip_frame(CLIENT_MAC, LXC_MAC, c.ipv4(CLIENT, SERVER, 17, bytes(16), frag_offset=1480)),
-        tcp_frame(CLIENT, SERVER, 1, 2, flags="S")[:14 + 20 + 10],     # TCP header cut short
+        tcp_frame(CLIENT, SERVER, 1, 2, flags="S")[: 14 + 20 + 10],  # TCP header cut short
     ]
     df = table(frames)
     assert df["summary"].tolist() == [
@@ -122,10 +181,15 @@ def test_udp_icmp_and_others():
 
 def test_point_metadata_and_empty():
     point = CapturePoint("kind-worker:lxc1a2b3c4d5e6f", "kind-worker", "client-pod", "lxc1a2b3c4d5e6f", "/run/netns/x")
-    df = table([c.arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", ROUTER)], point=point.point,
-               meta={point.point: point})
+    df = table(
+        [c.arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", ROUTER)], point=point.point, meta={point.point: point}
+    )
     assert df.loc[0, ["point", "node", "pod", "interface"]].tolist() == [
-        "kind-worker:lxc1a2b3c4d5e6f", "kind-worker", "client-pod", "lxc1a2b3c4d5e6f"]
+        "kind-worker:lxc1a2b3c4d5e6f",
+        "kind-worker",
+        "client-pod",
+        "lxc1a2b3c4d5e6f",
+    ]
     empty = packets_table(Frames.empty(["a:eth0"]))
     PACKETS.check(empty)
     assert len(empty) == 0
@@ -138,11 +202,26 @@ def test_decoder_is_vectorised_over_many_frames():
     for i in range(10_000):
         kind = i % 3
         if kind == 0:
-            frames.append(tcp_frame(CLIENT, SERVER, int(rng.integers(1024, 65535)), 80, ident=i & 0xFFFF,
-                                    flags="PA", seq=int(rng.integers(0, 2**32)), ack=1, payload=b"x" * (i % 50),
-                                    options=c.ts_options(i, i + 1)))
+            frames.append(
+                tcp_frame(
+                    CLIENT,
+                    SERVER,
+                    int(rng.integers(1024, 65535)),
+                    80,
+                    ident=i & 0xFFFF,
+                    flags="PA",
+                    seq=int(rng.integers(0, 2**32)),
+                    ack=1,
+                    payload=b"x" * (i % 50),
+                    options=c.ts_options(i, i + 1),
+                )
+            )
         elif kind == 1:
-            frames.append(c.ip_frame(CLIENT_MAC, LXC_MAC, c.ipv4(CLIENT, SERVER, 17, c.udp(CLIENT, SERVER, 5000, 6000, bytes(i % 30)))))
+            frames.append(
+                c.ip_frame(
+                    CLIENT_MAC, LXC_MAC, c.ipv4(CLIENT, SERVER, 17, c.udp(CLIENT, SERVER, 5000, 6000, bytes(i % 30)))
+                )
+            )
         else:
             frames.append(c.arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", f"10.244.1.{i % 250}"))
     many = table(frames)["summary"].tolist()

@@ -4,6 +4,7 @@ Everything lives in namespaces named lktest-cap-<pid>-*, addressed 10.99.0.0/24,
 deleted in the fixture's finally, also when a test fails. Nothing touches the host's root
 namespace beyond creating and deleting these namespaces.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,8 @@ import pytest
 
 from labkit.backend import CapturePoint
 from labkit.capture import Capture, read_packets
-from labkit.netns import call_in as call_in_netns
 from labkit.errors import LabError
+from labkit.netns import call_in as call_in_netns
 from labkit.tables import PACKETS
 
 pytestmark = pytest.mark.root
@@ -38,15 +39,29 @@ def pair():
         for ns in (a, b):
             _ip("netns", "add", ns)
             made.append(ns)
-            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                            "net.ipv6.conf.default.disable_ipv6=1"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ],
+                check=True,
+                capture_output=True,
+            )
         _ip("-n", a, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", b)
         _ip("-n", a, "addr", "add", f"{A_IP}/24", "dev", "veth0")
         _ip("-n", b, "addr", "add", f"{B_IP}/24", "dev", "veth1")
         _ip("-n", a, "link", "set", "veth0", "up")
         _ip("-n", b, "link", "set", "veth1", "up")
-        points = [CapturePoint(f"{a}:veth0", a, "", "veth0", f"/run/netns/{a}"),
-                  CapturePoint(f"{b}:veth1", b, "", "veth1", f"/run/netns/{b}")]
+        points = [
+            CapturePoint(f"{a}:veth0", a, "", "veth0", f"/run/netns/{a}"),
+            CapturePoint(f"{b}:veth1", b, "", "veth1", f"/run/netns/{b}"),
+        ]
         yield a, b, points
     finally:
         for ns in made:
@@ -55,8 +70,12 @@ def pair():
 
 
 def ping(ns: str, count: int = 1) -> None:
-    r = subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-c", str(count), "-i", "0.2", "-W", "2", B_IP],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        ["ip", "netns", "exec", ns, "ping", "-n", "-c", str(count), "-i", "0.2", "-W", "2", B_IP],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -70,6 +89,7 @@ def tcp_exchange(a: str, b: str, port: int = 8080) -> None:
         with conn:
             got.append(conn.recv(100))
             conn.sendall(b"HTTP/1.1 200 OK\r\n\r\nhi")
+
     t = threading.Thread(target=serve)
     t.start()
     try:
@@ -91,7 +111,7 @@ def settle(cap: Capture, rows: int, timeout: float = 3.0) -> None:
 
 def test_first_packet_and_directions(pair):
     a, b, points = pair
-    with Capture(points) as cap:           # armed on entry: the very first ARP must be there
+    with Capture(points) as cap:  # armed on entry: the very first ARP must be there
         ping(a)
         settle(cap, 8)
     df = cap.packets
@@ -105,13 +125,13 @@ def test_first_packet_and_directions(pair):
     rep = df[df.summary.str.contains("ICMP echo reply")]
     assert dict(zip(req.point, req.direction)) == {points[0].point: "out", points[1].point: "in"}
     assert dict(zip(rep.point, rep.direction)) == {points[1].point: "out", points[0].point: "in"}
-    assert (df["time"].diff().dropna() >= 0).all()     # sorted by kernel time
+    assert (df["time"].diff().dropna() >= 0).all()  # sorted by kernel time
     assert not cap.running and cap.errors == []
 
 
 def test_tcp_exchange_seen_at_both_ends(pair, tmp_path):
     a, b, points = pair
-    ping(a)                                   # ARP resolved before: the SYN is the first packet
+    ping(a)  # ARP resolved before: the SYN is the first packet
     with Capture(points) as cap:
         tcp_exchange(a, b)
         settle(cap, 2 * 10)
@@ -123,7 +143,7 @@ def test_tcp_exchange_seen_at_both_ends(pair, tmp_path):
         assert mine[mine.tcp_flags == out_flags].direction.tolist() == ["out"]
     syn = tcp[tcp.tcp_flags == "[S]"]
     assert syn.point.tolist() == [points[0].point, points[1].point]
-    assert syn.ip_id.nunique() == 1 and syn.seq.nunique() == 1      # the same packet, twice
+    assert syn.ip_id.nunique() == 1 and syn.seq.nunique() == 1  # the same packet, twice
     assert syn.iloc[0].summary.startswith(f"IP {A_IP}.") and f"> {B_IP}.8080: Flags [S], seq " in syn.iloc[0].summary
     assert tcp.summary.str.contains(r"HTTP: GET / HTTP/1.1$").sum() == 2
     assert tcp.summary.str.contains(r"HTTP: HTTP/1.1 200 OK$").sum() == 2
@@ -188,9 +208,8 @@ def test_bad_points_leave_nothing_open(pair):
         Capture([points[0], bad_iface]).start()
     assert "\n" not in str(e.value)
     missing = CapturePoint("ghost:eth0", "ghost", "", "eth0", "/run/netns/lktest-cap-does-not-exist")
-    with pytest.raises(LabError, match="network namespace .* is missing"):
-        with Capture([points[1], missing]):
-            pass
+    with pytest.raises(LabError, match="network namespace .* is missing"), Capture([points[1], missing]):
+        pass
     assert len(os.listdir("/proc/self/fd")) == fds
     assert threading.active_count() == threads
     with pytest.raises(LabError, match="repeat"):
@@ -205,7 +224,7 @@ def test_interface_deleted_while_capturing(pair):
         ping(a)
         _ip("-n", a, "link", "delete", "veth0")
         time.sleep(0.3)
-    assert len(cap.packets) >= 4      # what was captured before is kept
+    assert len(cap.packets) >= 4  # what was captured before is kept
     assert sorted(cap.errors) == [f"{points[0].point}: Network is down", f"{points[1].point}: Network is down"]
 
 
@@ -214,7 +233,9 @@ def test_points_reached_through_a_command_stream_tcpdump():
     """Live-backend points (exec_prefix, no netns): tcpdump runs there and streams pcap back.
     Here the command is `ip netns exec` into an embedded lab, so it runs for real."""
     from labkit.backend import CapturePoint
+
     from .lab_fixtures import running_lab
+
     with running_lab("rtap", datapath="kernel") as lab:
         local = lab.backend.capture_points(["client-pod:eth0"])[0]
         ns = local.netns.rsplit("/", 1)[1]

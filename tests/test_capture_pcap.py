@@ -1,4 +1,5 @@
 """pcap/pcapng files: ours read back by real tcpdump (same lines), tcpdump's read by us."""
+
 from __future__ import annotations
 
 import os
@@ -33,16 +34,37 @@ def conversation() -> list[bytes]:
     def tcp(src, dst, sp, dp, ident, **kw):
         smac, dmac = (A_MAC, B_MAC) if src == A else (B_MAC, A_MAC)
         return c.ip_frame(smac, dmac, c.ipv4(src, dst, 6, c.tcp(src, dst, sp, dp, **kw), ident=ident))
+
     return [
         c.arp(1, A_MAC, A, "00:00:00:00:00:00", B),
         c.arp(2, B_MAC, B, A_MAC, A),
         tcp(A, B, 42278, 80, 100, flags="S", seq=11, options=c.syn_options(ts_val=5)),
         tcp(B, A, 80, 42278, 0, flags="SA", seq=77, ack=12, options=c.syn_options(ts_val=9, ts_ecr=5)),
         tcp(A, B, 42278, 80, 101, flags="A", seq=12, ack=78, options=c.ts_options(6, 9)),
-        tcp(A, B, 42278, 80, 102, flags="PA", seq=12, ack=78, options=c.ts_options(6, 9),
-            payload=b"GET / HTTP/1.1\r\nHost: web\r\nUser-Agent: curl/8\r\n\r\n"),
-        tcp(B, A, 80, 42278, 1, flags="PA", seq=78, ack=61, options=c.ts_options(10, 6),
-            payload=b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"),
+        tcp(
+            A,
+            B,
+            42278,
+            80,
+            102,
+            flags="PA",
+            seq=12,
+            ack=78,
+            options=c.ts_options(6, 9),
+            payload=b"GET / HTTP/1.1\r\nHost: web\r\nUser-Agent: curl/8\r\n\r\n",
+        ),
+        tcp(
+            B,
+            A,
+            80,
+            42278,
+            1,
+            flags="PA",
+            seq=78,
+            ack=61,
+            options=c.ts_options(10, 6),
+            payload=b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n",
+        ),
         tcp(B, A, 80, 42278, 2, flags="PA", seq=120, ack=61, payload=b"\x00\x01binary"),
         tcp(A, B, 42278, 80, 103, flags="FA", seq=61, ack=128, options=c.ts_options(7, 10)),
         tcp(A, B, 42278, 80, 104, flags="RA", seq=62, ack=128),
@@ -56,9 +78,14 @@ def conversation() -> list[bytes]:
 def frames_of(data: list[bytes], points=("a:eth0",), snap: int | None = None) -> Frames:
     n = len(data)
     cut = [d[:snap] if snap else d for d in data]
-    return Frames.pack(cut, [T0 + 123_456_789 * i + 999 for i in range(n)], [len(d) for d in data],
-                       [i % len(points) for i in range(n)], [DIR_OUT, DIR_IN, DIR_UNKNOWN] * (n // 3) + [DIR_OUT] * (n % 3),
-                       list(points))
+    return Frames.pack(
+        cut,
+        [T0 + 123_456_789 * i + 999 for i in range(n)],
+        [len(d) for d in data],
+        [i % len(points) for i in range(n)],
+        [DIR_OUT, DIR_IN, DIR_UNKNOWN] * (n // 3) + [DIR_OUT] * (n % 3),
+        list(points),
+    )
 
 
 def tcpdump_lines(path) -> list[str]:
@@ -83,7 +110,7 @@ def test_round_trip(tmp_path, writer):
     assert [back.frame(i) for i in range(len(back))] == [frames.frame(i) for i in range(len(frames))]
     assert back.time_ns.tolist() == frames.time_ns.tolist()
     assert back.origlen.tolist() == frames.origlen.tolist()
-    if writer is write_pcapng:   # pcapng keeps the point names and directions
+    if writer is write_pcapng:  # pcapng keeps the point names and directions
         assert back.points == ["a:eth0", "b:eth0"]
         assert back.point.tolist() == frames.point.tolist()
         assert back.direction.tolist() == frames.direction.tolist()
@@ -103,10 +130,23 @@ def test_we_read_what_tcpdump_writes(tmp_path):
     ours = write_pcap(tmp_path / "ours.pcap", frames_of(conversation()))
     theirs = tmp_path / "theirs.pcap"
     subprocess.run([_tcpdump(), "-r", str(ours), "-w", str(theirs)], capture_output=True, check=True)
-    assert struct.unpack("<I", theirs.read_bytes()[:4])[0] == 0xA1B2C3D4   # microsecond pcap
+    assert struct.unpack("<I", theirs.read_bytes()[:4])[0] == 0xA1B2C3D4  # microsecond pcap
     a, b = read_packets(ours), read_packets(theirs, point="ours")
-    cols = ["point", "src_mac", "proto", "src_ip", "dst_ip", "src_port", "dst_port", "tcp_flags", "seq", "ack",
-            "ip_id", "length", "summary"]
+    cols = [
+        "point",
+        "src_mac",
+        "proto",
+        "src_ip",
+        "dst_ip",
+        "src_port",
+        "dst_port",
+        "tcp_flags",
+        "seq",
+        "ack",
+        "ip_id",
+        "length",
+        "summary",
+    ]
     assert a[cols].equals(b[cols])
     assert np.allclose(a["time"], b["time"], atol=1e-6)
 

@@ -1,4 +1,5 @@
 """The labkit command: usage and bad input give one line and exit 2, nothing changed."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,14 +14,17 @@ def run(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "labkit.cli", *argv], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["up", "--lab", "a;rm -rf /"], "lab name 'a;rm -rf /' is not valid"),
-    (["status", "--lab", "$(reboot)"], "is not valid"),
-    (["exec", "--lab", "nolab-here", "client-pod", "--", "true"], "lab 'nolab-here' is not up"),
-    (["status", "--lab", "nolab-here"], "lab 'nolab-here' is not up"),
-    (["exec", "--lab", "nolab-here", "client-pod"], "no command"),
-    (["apply", "--lab", "nolab-here", "/nonexistent.yaml"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["up", "--lab", "a;rm -rf /"], "lab name 'a;rm -rf /' is not valid"),
+        (["status", "--lab", "$(reboot)"], "is not valid"),
+        (["exec", "--lab", "nolab-here", "client-pod", "--", "true"], "lab 'nolab-here' is not up"),
+        (["status", "--lab", "nolab-here"], "lab 'nolab-here' is not up"),
+        (["exec", "--lab", "nolab-here", "client-pod"], "no command"),
+        (["apply", "--lab", "nolab-here", "/nonexistent.yaml"], "no such file"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv, message):
     r = run(*argv)
     assert r.returncode == 2, r

@@ -1,6 +1,6 @@
 """The eBPF datapath on a real lab (root), with the blog's helm values (socket LB on):
-each test is one observation of the blog (or of real Cilium where the blog is silent).
-Issue 3, items a-d and f-i."""
+each test is one observation of the blog (or of real Cilium where the blog is silent)."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def lab():
-    with running_lab("dpe") as lab:          # datapath ebpf is the default
+    with running_lab("dpe") as lab:  # datapath ebpf is the default
         yield lab
 
 
@@ -30,10 +30,14 @@ def lab():
 def pods(lab):
     p = lab.pods.set_index("name")
     web = p[p.app == "whoami"]
-    return {"client": p.loc["client-pod"], "web_same": web[web.node == "kind-worker"].iloc[0],
-            "web_same_name": web[web.node == "kind-worker"].index[0],
-            "web_remote": web[web.node == "kind-worker2"].iloc[0],
-            "web_remote_name": web[web.node == "kind-worker2"].index[0], "all": p}
+    return {
+        "client": p.loc["client-pod"],
+        "web_same": web[web.node == "kind-worker"].iloc[0],
+        "web_same_name": web[web.node == "kind-worker"].index[0],
+        "web_remote": web[web.node == "kind-worker2"].iloc[0],
+        "web_remote_name": web[web.node == "kind-worker2"].index[0],
+        "all": p,
+    }
 
 
 def curl(lab, url: str, src: str = "client-pod") -> str:
@@ -72,10 +76,10 @@ def test_same_node_delivery_with_redirect_peer(lab, pods):
     pk = tcp80(got.packets, c.ip, w.ip)
     at = {p: pk[pk.point == p] for p in points}
     client_lxc, web_lxc = at[points[0]], at[points[1]]
-    assert len(client_lxc) >= 5 and set(client_lxc.src_ip) == {c.ip}          # only client -> server
-    assert len(web_lxc) >= 4 and set(web_lxc.src_ip) == {w.ip}                 # only server -> client
-    assert set(at["client-pod:eth0"].src_ip) == {c.ip, w.ip}                   # both directions
-    assert at["kind-worker:eth0"].empty                                        # none on the node's eth0
+    assert len(client_lxc) >= 5 and set(client_lxc.src_ip) == {c.ip}  # only client -> server
+    assert len(web_lxc) >= 4 and set(web_lxc.src_ip) == {w.ip}  # only server -> client
+    assert set(at["client-pod:eth0"].src_ip) == {c.ip, w.ip}  # both directions
+    assert at["kind-worker:eth0"].empty  # none on the node's eth0
 
 
 # ------------------------------------------------------------------ c. endpoint map
@@ -131,7 +135,7 @@ def test_socket_lb_ct_both_directions_revnat_zero_no_nat(lab, pods):
     for node in ("kind-worker", "kind-worker2"):
         lab.maps(node).flush("ct")
     lab.maps("kind-worker").flush("nat")
-    for _ in range(6):                       # until the same-node backend was chosen
+    for _ in range(6):  # until the same-node backend was chosen
         curl(lab, f"http://{svc.cluster_ip}")
         ct = lab.maps("kind-worker").ct()
         if ((ct.direction == "IN") & (ct.dst_ip == w.ip)).any():
@@ -150,30 +154,32 @@ def test_socket_lb_udp_service(lab):
     svc = lab.services.set_index("name").loc["webpod-udp"]
     out = lab.pod("client-pod").sh(py(UDP_ECHO, svc.cluster_ip, "5353"))
     addr, first = out.splitlines()[:2]
-    assert addr == f"{svc.cluster_ip}:5353"        # recvmsg shows the ClusterIP back
+    assert addr == f"{svc.cluster_ip}:5353"  # recvmsg shows the ClusterIP back
     assert first.startswith("Hostname: webpod-")
 
 
 # ------------------------------------------------------------------ f. cross-node and masquerade
 def test_cross_node_keeps_the_pod_ip(lab, pods):
     c, r = pods["client"], pods["web_remote"]
-    got = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", f"http://{r.ip}"],
-                           ["kind-worker:eth0", "kind-worker2:eth0", f"kind-worker2:{r.lxc}"])
+    got = lab.run_captured(
+        "client-pod",
+        ["curl", "-s", "--max-time", "5", f"http://{r.ip}"],
+        ["kind-worker:eth0", "kind-worker2:eth0", f"kind-worker2:{r.lxc}"],
+    )
     assert got.result.stdout.startswith(f"Hostname: {pods['web_remote_name']}")
     assert f"RemoteAddr: {c.ip}:" in got.result.stdout
     pk = tcp80(got.packets)
     at2 = pk[pk.point == "kind-worker2:eth0"]
-    assert len(at2) > 0 and set(at2.src_ip) == {c.ip, r.ip}       # no masquerade inside the native CIDR
+    assert len(at2) > 0 and set(at2.src_ip) == {c.ip, r.ip}  # no masquerade inside the native CIDR
     lxc = pk[pk.point == f"kind-worker2:{r.lxc}"]
-    assert set(lxc.src_ip) == {r.ip}                                # delivered by redirect_peer
+    assert set(lxc.src_ip) == {r.ip}  # delivered by redirect_peer
 
 
 def test_outside_the_native_cidr_is_masqueraded(lab, pods):
     c = pods["client"]
     node_ip = lab.nodes.set_index("name").loc["kind-worker", "internal_ip"]
     lab.maps("kind-worker").flush("nat")
-    got = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", "http://172.18.0.100"],
-                           ["kind-worker:eth0"])
+    got = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", "http://172.18.0.100"], ["kind-worker:eth0"])
     assert got.result.returncode == 0 and f"RemoteAddr: {node_ip}:" in got.result.stdout
     pk = tcp80(got.packets)
     assert c.ip not in set(pk.src_ip) and node_ip in set(pk.src_ip)
@@ -196,8 +202,10 @@ def test_monitor_lines_and_flows_show_both_directions(lab, pods):
     to_web = ev[(ev.observation_point == "to-endpoint") & (ev.dst_id == w.endpoint_id)]
     to_client = ev[(ev.observation_point == "to-endpoint") & (ev.dst_id == c.endpoint_id)]
     syn = to_web[to_web.tcp_flags == "SYN"].iloc[0]
-    assert syn.line == (f"-> endpoint {w.endpoint_id} flow {syn.flow:#x} , identity {c.identity}->{w.identity} "
-                        f"state new ifindex {w.lxc} orig-ip {c.ip}: {c.ip}:{syn.src_port} -> {w.ip}:80 tcp SYN")
+    assert syn.line == (
+        f"-> endpoint {w.endpoint_id} flow {syn.flow:#x} , identity {c.identity}->{w.identity} "
+        f"state new ifindex {w.lxc} orig-ip {c.ip}: {c.ip}:{syn.src_port} -> {w.ip}:80 tcp SYN"
+    )
     assert "SYN, ACK" in set(to_client.tcp_flags) and set(to_client.state) >= {"reply"}
     assert "established" in set(to_web.state)
     only_to = lab.monitor("kind-worker", to=w.endpoint_id, during=lambda: curl(lab, f"http://{w.ip}"))
@@ -218,23 +226,46 @@ def test_cli_monitor_from_and_observe_json(lab, pods):
     curl(lab, f"http://{w.ip}")
     time.sleep(0.5)
     base = [sys.executable, "-m", "labkit.cli"]
-    r = subprocess.run([*base, "monitor", "--lab", lab.name, "--node", "kind-worker", "--from", str(c.endpoint_id),
-                        "--last", "5"], capture_output=True, text=True)
+    r = subprocess.run(
+        [*base, "monitor", "--lab", lab.name, "--node", "kind-worker", "--from", str(c.endpoint_id), "--last", "5"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "Listening for events" in r.stderr
     lines = r.stdout.splitlines()
-    assert lines and all(f"-> endpoint {c.endpoint_id} " in ln or "-> network" in ln or "-> stack" in ln
-                         for ln in lines)
-    r = subprocess.run([*base, "observe", "--lab", lab.name, "--node", "kind-worker", "-o", "json", "--last", "5"],
-                       capture_output=True, text=True)
+    assert lines and all(
+        f"-> endpoint {c.endpoint_id} " in ln or "-> network" in ln or "-> stack" in ln for ln in lines
+    )
+    r = subprocess.run(
+        [*base, "observe", "--lab", lab.name, "--node", "kind-worker", "-o", "json", "--last", "5"],
+        capture_output=True,
+        text=True,
+    )
     docs = [json.loads(ln) for ln in r.stdout.splitlines()]
     assert docs and all(d["node_name"] == "kind-worker" and "flow" in d for d in docs)
 
 
 def test_cli_monitor_follows_new_events(lab, pods):
     w = pods["web_same"]
-    mon = subprocess.Popen([sys.executable, "-m", "labkit.cli", "monitor", "--lab", lab.name, "--node", "kind-worker",
-                            "--to", str(w.endpoint_id), "--seconds", "4"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    mon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "labkit.cli",
+            "monitor",
+            "--lab",
+            lab.name,
+            "--node",
+            "kind-worker",
+            "--to",
+            str(w.endpoint_id),
+            "--seconds",
+            "4",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     curl(lab, f"http://{w.ip}")
     out, err = mon.communicate(timeout=20)
@@ -248,7 +279,7 @@ def test_drops_are_counted_and_traced_with_a_reason(lab, pods):
     before = lab.maps("kind-worker").metrics()
     t0 = time.time()
     r = lab.pod("client-pod").run(["curl", "-s", "--max-time", "2", f"http://{svc.cluster_ip}:81"])
-    assert r.returncode != 0                        # no service on port 81: nothing answers
+    assert r.returncode != 0  # no service on port 81: nothing answers
     time.sleep(0.3)
     after = lab.maps("kind-worker").metrics()
     tables.METRICS.check(after)
@@ -256,6 +287,7 @@ def test_drops_are_counted_and_traced_with_a_reason(lab, pods):
     def count(df, reason, direction):
         m = df[(df.reason == reason) & (df.direction == direction)]
         return int(m.packets.sum())
+
     assert count(after, "Is a ClusterIP", "EGRESS") > count(before, "Is a ClusterIP", "EGRESS")
     assert count(after, "Forwarded", "EGRESS") > 0 and count(after, "Forwarded", "INGRESS") > 0
     ev = lab.monitor("kind-worker", seconds=time.time() - t0 + 0.5)
@@ -286,6 +318,7 @@ def test_spoofed_source_is_dropped_as_invalid_source_ip(lab, pods):
 # ------------------------------------------------------------------ CLI, shells, errors
 def test_cli_prints_like_cilium_and_parses_back(lab, pods):
     from labkit.live import parse_bpf
+
     base = [sys.executable, "-m", "labkit.cli"]
     curl(lab, f"http://{pods['web_same'].ip}")
 
@@ -293,6 +326,7 @@ def test_cli_prints_like_cilium_and_parses_back(lab, pods):
         r = subprocess.run([*base, *args, "--lab", lab.name, "--node", "kind-worker"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         return r.stdout
+
     ep_text = run("bpf", "endpoint", "list")
     assert ep_text.startswith("IP ADDRESS") and "(localhost)" in ep_text
     assert len(parse_bpf.parse_endpoints(ep_text, "kind-worker")) == len(lab.maps("kind-worker").endpoints())
@@ -310,8 +344,13 @@ def test_cli_prints_like_cilium_and_parses_back(lab, pods):
 def test_node_shell_runs_the_blogs_cilium_commands(lab, pods):
     c = pods["client"]
     script = f"cilium bpf endpoint list\ncilium monitor --from {c.endpoint_id} --last 60 | head -3\nexit\n"
-    r = subprocess.run([sys.executable, "-m", "labkit.cli", "shell", "kind-worker", "--lab", lab.name],
-                       input=script, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "shell", "kind-worker", "--lab", lab.name],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "IP ADDRESS" in r.stdout and f"{c.ip}:0" in r.stdout, r.stderr[-500:]
 
 

@@ -1,5 +1,6 @@
 """Failure paths of the eBPF datapath (root): a compile error or a verifier rejection
 fails `up` with the compiler's / verifier's message and leaves nothing of the lab."""
+
 from __future__ import annotations
 
 import shutil
@@ -28,9 +29,14 @@ def _broken_bpf(tmp_path, needle: str, insert: str):
 
 def _up(tmp_path, bpf_dir, tag: str):
     name = lab_name(tag)
-    env = {"LABKIT_BPF_DIR": str(bpf_dir), "LABKIT_CACHE": str(tmp_path / "cache"), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    r = subprocess.run([sys.executable, "-m", "labkit.cli", "up", "--lab", name], capture_output=True, text=True,
-                       env=env, timeout=300)
+    env = {
+        "LABKIT_BPF_DIR": str(bpf_dir),
+        "LABKIT_CACHE": str(tmp_path / "cache"),
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "up", "--lab", name], capture_output=True, text=True, env=env, timeout=300
+    )
     return name, r
 
 
@@ -61,8 +67,12 @@ def test_verifier_error_shows_the_log_and_fails_up_cleanly(tmp_path):
 
 def test_bpf_commands_on_a_kernel_lab_say_what_to_do():
     from .lab_fixtures import running_lab
+
     with running_lab("dpk", apply=False, datapath="kernel") as lab:
-        r = subprocess.run([sys.executable, "-m", "labkit.cli", "bpf", "endpoint", "list", "--node", "kind-worker",
-                            "--lab", lab.name], capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "labkit.cli", "bpf", "endpoint", "list", "--node", "kind-worker", "--lab", lab.name],
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 2 and "needs the eBPF datapath" in r.stderr and "--datapath ebpf" in r.stderr
         assert not lab.backend.names.bpffs.exists()

@@ -1,7 +1,8 @@
-"""Socket LB off (`--set socketLB.enabled=false`): the tc load balancer of bpf_lxc (root).
-Issue 3, item e: the ClusterIP is on the pod's eth0, DNAT happens in tc, a SVC CT entry
+"""Socket LB off (`--set socketLB.enabled=false`): the tc load balancer of bpf_lxc (root):
+the ClusterIP is on the pod's eth0, DNAT happens in tc, a SVC CT entry
 holds the BackendID, the OUT entry carries RevNAT = the service id, replies come back
 from the ClusterIP."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,19 +27,24 @@ def test_tc_lb_dnat_svc_entry_and_revnat(lab):
     c = pods.loc["client-pod"]
     for node in ("kind-worker", "kind-worker2"):
         lab.maps(node).flush("ct")
-    got = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", f"http://{svc.cluster_ip}"],
-                           ["client-pod:eth0", f"kind-worker:{c.lxc}"])
+    got = lab.run_captured(
+        "client-pod",
+        ["curl", "-s", "--max-time", "5", f"http://{svc.cluster_ip}"],
+        ["client-pod:eth0", f"kind-worker:{c.lxc}"],
+    )
     assert got.result.returncode == 0 and got.result.stdout.startswith("Hostname: webpod-")
     pk = got.packets
     eth0 = pk[(pk.point == "client-pod:eth0") & (pk.proto == "TCP")]
-    assert svc.cluster_ip in set(eth0.dst_ip)            # the VIP is on the wire in the pod
-    assert svc.cluster_ip in set(eth0.src_ip)            # replies rev-translated back to the VIP
+    assert svc.cluster_ip in set(eth0.dst_ip)  # the VIP is on the wire in the pod
+    assert svc.cluster_ip in set(eth0.src_ip)  # replies rev-translated back to the VIP
     backends = set(pods[pods.app == "whoami"].ip)
     assert not (set(eth0.src_ip) | set(eth0.dst_ip)) & backends
     ct = lab.maps("kind-worker").ct()
     tables.CT.check(ct)
     svc_rows = ct[(ct.direction == "SVC") & (ct.dst_ip == svc.cluster_ip)]
-    assert len(svc_rows) == 1 and svc_rows.iloc[0].backend_id > 0 and svc_rows.iloc[0].rev_nat == svc_rows.iloc[0].rev_nat
+    assert (
+        len(svc_rows) == 1 and svc_rows.iloc[0].backend_id > 0 and svc_rows.iloc[0].rev_nat == svc_rows.iloc[0].rev_nat
+    )
     out = ct[(ct.direction == "OUT") & (ct.src_ip == c.ip) & ct.dst_ip.isin(backends)]
     assert len(out) == 1
     lb = lab.maps("kind-worker").lb()
@@ -53,4 +59,4 @@ def test_tc_lb_peername_is_the_clusterip_too(lab):
     assert lab.pod("client-pod").sh(py(PEERNAME, svc.cluster_ip, "80")).strip() == f"{svc.cluster_ip}:80"
     ev = lab.monitor("kind-worker", seconds=10)
     replies = ev[(ev.observation_point == "to-endpoint") & (ev.src_ip == svc.cluster_ip)]
-    assert len(replies) and (replies.orig_ip != svc.cluster_ip).all()   # orig-ip: the backend
+    assert len(replies) and (replies.orig_ip != svc.cluster_ip).all()  # orig-ip: the backend

@@ -1,4 +1,5 @@
 """The eBPF datapath's pure parts (no root): C layouts, source inlining, Cilium text."""
+
 from __future__ import annotations
 
 import re
@@ -8,7 +9,8 @@ import pandas as pd
 
 from labkit import tables
 from labkit.cilium import text as fmt
-from labkit.embedded.ebpf import layouts as L, source
+from labkit.embedded.ebpf import layouts as L
+from labkit.embedded.ebpf import source
 from labkit.embedded.ebpf.events import connection_summary, dissect
 from labkit.live import parse_bpf
 
@@ -33,9 +35,20 @@ def test_every_program_source_inlines_its_headers_once_with_line_markers():
 
 
 def test_endpoint_list_prints_like_the_blog():
-    rows = [dict(node="kind-worker", ip="10.244.1.182", endpoint_id=359, identity=32693, flags=0, ifindex=9,
-                 mac="1E:97:A3:67:C6:D1", node_mac="A6:25:B4:A1:25:0A", is_host=False),
-            dict(node="kind-worker", ip="10.244.1.113", flags=1, is_host=True)]
+    rows = [
+        dict(
+            node="kind-worker",
+            ip="10.244.1.182",
+            endpoint_id=359,
+            identity=32693,
+            flags=0,
+            ifindex=9,
+            mac="1E:97:A3:67:C6:D1",
+            node_mac="A6:25:B4:A1:25:0A",
+            is_host=False,
+        ),
+        dict(node="kind-worker", ip="10.244.1.113", flags=1, is_host=True),
+    ]
     df = tables.ENDPOINTS.frame(rows)
     text = fmt.endpoint_list(df)
     blog = (FIX / "endpoint-list.blog-1.17.6.txt").read_text()
@@ -52,7 +65,8 @@ def test_ct_text_roundtrips_through_the_live_parser():
     out = fmt.ct_list(df)
     assert parse_bpf.parse_ct(out, "kind-worker").equals(df)
     assert out.splitlines()[0].endswith("BackendID=0 ") and out.splitlines()[0].startswith(
-        "TCP OUT 10.244.1.71:42278 -> 10.244.1.182:80 expires=16789 Packets=0 Bytes=0 RxFlagsSeen=0x12 ")
+        "TCP OUT 10.244.1.71:42278 -> 10.244.1.182:80 expires=16789 Packets=0 Bytes=0 RxFlagsSeen=0x12 "
+    )
     assert parse_bpf.parse_ct(fmt.ct_list(df, "json"), "kind-worker").equals(df)
 
 
@@ -61,7 +75,9 @@ def test_nat_lb_ipcache_service_text_parse_back():
     assert parse_bpf.parse_nat(fmt.nat_list(nat.iloc[:2]), "n").equals(nat.iloc[:2].reset_index(drop=True))
     lb = parse_bpf.parse_lb((FIX / "lb-list.blog-derived.txt").read_text(), "n")
     text = fmt.lb_list(lb, {})
-    assert re.search(r"^10\.96\.92\.233:80/TCP \(0\)   +0\.0\.0\.0:0 \(7\) \(0\) \[ClusterIP, non-routable\] +$", text, re.M)
+    assert re.search(
+        r"^10\.96\.92\.233:80/TCP \(0\)   +0\.0\.0\.0:0 \(7\) \(0\) \[ClusterIP, non-routable\] +$", text, re.M
+    )
     assert parse_bpf.parse_lb(text, "n").equals(lb)
     ipc = parse_bpf.parse_ipcache((FIX / "ipcache-list.txt").read_text(), "n")
     assert parse_bpf.parse_ipcache(fmt.ipcache_list(ipc), "n").equals(ipc)
@@ -70,8 +86,9 @@ def test_nat_lb_ipcache_service_text_parse_back():
 
 
 def test_metrics_text_has_cilium_columns():
-    raw = pd.DataFrame([{"reason": "Forwarded", "direction": "EGRESS", "packets": 3, "bytes": 180, "line": 63,
-                         "file": "bpf_lxc.c"}])
+    raw = pd.DataFrame(
+        [{"reason": "Forwarded", "direction": "EGRESS", "packets": 3, "bytes": 180, "line": 63, "file": "bpf_lxc.c"}]
+    )
     text = fmt.metrics_list(raw)
     assert text.splitlines()[0].split() == ["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]
     assert len(parse_bpf.parse_metrics(text, "n")) == 1
@@ -80,8 +97,12 @@ def test_metrics_text_has_cilium_columns():
 def test_connection_summary_like_cilium():
     import socket
     import struct
+
     eth = bytes(6) + bytes(6) + b"\x08\x00"
-    ip = bytes([0x45, 0, 0, 60, 0, 0, 0x40, 0, 64, 6, 0, 0]) + socket.inet_aton("10.244.1.71") + \
-        socket.inet_aton("10.244.1.182")
+    ip = (
+        bytes([0x45, 0, 0, 60, 0, 0, 0x40, 0, 64, 6, 0, 0])
+        + socket.inet_aton("10.244.1.71")
+        + socket.inet_aton("10.244.1.182")
+    )
     tcp = struct.pack(">HHIIBB", 42278, 80, 1, 0, 0xA0, 0x12) + bytes(6)
     assert connection_summary(dissect(eth + ip + tcp)) == "10.244.1.71:42278 -> 10.244.1.182:80 tcp SYN, ACK"

@@ -1,4 +1,5 @@
 """labkit export: every lab executed and written as an HTML page that reads offline (root)."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,9 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
-    r = subprocess.run([sys.executable, "-m", "labkit.cli", "export", "--out", str(out)],
-                       capture_output=True, text=True, timeout=1200)
+    r = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "export", "--out", str(out)], capture_output=True, text=True, timeout=1200
+    )
     assert r.returncode == 0, r.stderr
     pages = [line for line in r.stdout.splitlines() if line.endswith(".html")]
     return out, pages
@@ -25,8 +27,13 @@ def site(tmp_path_factory):
 def test_every_lab_has_a_page_and_the_index_links_them(site):
     out, pages = site
     names = sorted(p.name for p in out.glob("[0-9][0-9]-*.html"))
-    assert names == ["01-install.html", "02-same-node.html", "03-service.html", "04-cross-node.html",
-                     "05-masquerade-observability.html"]
+    assert names == [
+        "01-install.html",
+        "02-same-node.html",
+        "03-service.html",
+        "04-cross-node.html",
+        "05-masquerade-observability.html",
+    ]
     index = (out / "index.html").read_text()
     for n in names:
         assert f'href="{n}"' in index
@@ -49,8 +56,9 @@ def test_pages_draw_their_plots_and_widgets_offline(site):
             page.goto(page_path.as_uri())
             page.wait_for_load_state("load")
             if n_plots:
-                page.wait_for_function(f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {n_plots}",
-                                       timeout=30000)
+                page.wait_for_function(
+                    f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {n_plots}", timeout=30000
+                )
             if "application/vnd.jupyter.widget-view+json" in text:
                 page.wait_for_selector(".jupyter-widgets", timeout=30000)
             assert seen["errors"] == [], f"{page_path.name}: {seen['errors'][:3]}"

@@ -1,4 +1,5 @@
 """`make lab`'s JupyterLab: open the first notebook, run it, see the capture panel (root)."""
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,26 @@ def _free_port() -> int:
 def jupyterlab(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser",
-                             "--ip", "127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-                             "--LabApp.expose_app_in_browser=True", "--notebook-dir", str(ROOT / "labs")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--allow-root",
+            "--no-browser",
+            "--ip",
+            "127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            "--LabApp.expose_app_in_browser=True",
+            "--notebook-dir",
+            str(ROOT / "labs"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -52,14 +69,18 @@ def test_first_notebook_runs_and_shows_the_capture_panel(jupyterlab):
     url, token = jupyterlab
     with offline_page(allow=(url,)) as (page, seen):
         page.goto(f"{url}/lab/tree/01-install.ipynb?token={token}")
-        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=120000)
-        page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                               timeout=120000)
+        page.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget "
+            "&& window.jupyterapp.shell.currentWidget.sessionContext "
+            "&& window.jupyterapp.shell.currentWidget.sessionContext.session",
+            timeout=120000,
+        )
+        page.wait_for_function(
+            "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'", timeout=120000
+        )
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         panel_run = page.locator(".jp-OutputArea .jupyter-widgets button", has_text="Run")
         panel_run.wait_for(timeout=180000)
-        assert page.locator(".jp-OutputArea .widget-dropdown").count() >= 2   # lab and source pod pickers
+        assert page.locator(".jp-OutputArea .widget-dropdown").count() >= 2  # lab and source pod pickers
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert errors.count() == 0, errors.first.inner_text()

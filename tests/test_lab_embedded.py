@@ -1,4 +1,5 @@
 """A real embedded lab (root): the blog's cluster with kernel routing."""
+
 from __future__ import annotations
 
 import json
@@ -78,12 +79,15 @@ def test_names_resolve_in_pods(lab):
     for name in ("webpod", "webpod.native.svc.cluster.local"):
         assert lab.pod("client-pod").sh(["getent", "hosts", name]).split()[0] == svc.cluster_ip
     web_ip = svc.backends.split(",")[0].split(":")[0]
-    assert lab.pod("client-pod").sh(["getent", "hosts", web_ip]).split()[1] == \
-        f"{web_ip.replace('.', '-')}.webpod.native.svc.cluster.local"
+    assert (
+        lab.pod("client-pod").sh(["getent", "hosts", web_ip]).split()[1]
+        == f"{web_ip.replace('.', '-')}.webpod.native.svc.cluster.local"
+    )
 
 
 def test_workloads_run_in_their_pod_and_node_cgroup(lab):
     from labkit.embedded import state
+
     st = state.load(lab.backend.names)
     for key, pid in st.pids.items():
         pod = next(p for p in st.plan.pods if p.key == key)
@@ -94,23 +98,31 @@ def test_workloads_run_in_their_pod_and_node_cgroup(lab):
 
 
 def test_exec_exit_code_passes_through_cli(lab):
-    r = subprocess.run([sys.executable, "-m", "labkit.cli", "exec", "--lab", lab.name, "client-pod", "--",
-                        "sh", "-c", "exit 7"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "exec", "--lab", lab.name, "client-pod", "--", "sh", "-c", "exit 7"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 7
-    r = subprocess.run([sys.executable, "-m", "labkit.cli", "status", "--lab", lab.name, "-o", "json"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "status", "--lab", lab.name, "-o", "json"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and len(json.loads(r.stdout)["pods"]) == 4
 
 
 def test_bad_apply_changes_nothing(lab, tmp_path):
     before = (lab.pods.copy(), subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: native}\n"
-                   "spec: {nodeName: kind-worker7, containers: [{name: c, image: nicolaka/netshoot}]}\n")
+    bad.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: native}\n"
+        "spec: {nodeName: kind-worker7, containers: [{name: c, image: nicolaka/netshoot}]}\n"
+    )
     with pytest.raises(LabError, match="unknown node 'kind-worker7'"):
         lab.apply(bad)
-    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: y, namespace: native}\n"
-                   "spec: {containers: [{name: c, image: nginx}]}\n")
+    bad.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: y, namespace: native}\n"
+        "spec: {containers: [{name: c, image: nginx}]}\n"
+    )
     with pytest.raises(LabError, match="cannot run"):
         lab.apply(bad)
     assert lab.pods.equals(before[0])
@@ -120,8 +132,10 @@ def test_bad_apply_changes_nothing(lab, tmp_path):
 def test_reapply_is_unchanged_and_new_pods_join(lab, tmp_path):
     assert all(line.endswith("unchanged") for line in lab.apply())
     extra = tmp_path / "extra.yaml"
-    extra.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: native, labels: {app: extra}}\n"
-                     "spec: {nodeName: kind-worker2, containers: [{name: c, image: nicolaka/netshoot}]}\n")
+    extra.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: native, labels: {app: extra}}\n"
+        "spec: {nodeName: kind-worker2, containers: [{name: c, image: nicolaka/netshoot}]}\n"
+    )
     assert lab.apply(extra) == ["pod/extra created"]
     client_ip = lab.pods.set_index("name").loc["client-pod", "ip"]
     assert lab.pod("extra").run(["ping", "-c", "1", "-W", "2", client_ip]).returncode == 0

@@ -1,4 +1,5 @@
 """Labs side by side, cleanup after crashes, and the host left as it was (root)."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,8 @@ def test_two_labs_same_ips_fully_isolated(datapath):
         a_before = rx_packets(a, "kind-worker", "eth0")
         r = a.pod("curl-pod").run(["ping", "-c", "5", "-i", "0.05", "-W", "2", target])
         assert r.returncode == 0
-        assert rx_packets(a, "kind-worker", "eth0") >= a_before + 5   # the traffic crossed a's node
-        assert rx_packets(b, "kind-worker", "eth0") == b_before       # and none of it reached b
+        assert rx_packets(a, "kind-worker", "eth0") >= a_before + 5  # the traffic crossed a's node
+        assert rx_packets(b, "kind-worker", "eth0") == b_before  # and none of it reached b
     assert host_snapshot() == before
 
 
@@ -37,8 +38,13 @@ def test_down_after_up_killed_halfway():
     name = lab_name("kill")
     names = LabNames(name)
     env = dict(os.environ, LABKIT_VERBOSE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "up", "--lab", name, "--datapath", "kernel"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkit.cli", "up", "--lab", name, "--datapath", "kernel"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         # kill it as soon as it has created something (it prints each command before running it)
         for line in proc.stdout:
@@ -71,6 +77,7 @@ def test_up_again_after_a_crash_rebuilds():
 
 def test_down_all_removes_every_lab():
     from labkit.embedded.names import existing_labs
+
     others = existing_labs()
     if others and os.environ.get("CI") != "true":
         pytest.skip(f"other labs are up on this machine ({', '.join(others)}); down --all would remove them")

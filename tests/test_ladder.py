@@ -1,4 +1,5 @@
 """The ladder diagram: lanes, one arrow per packet across the points that saw it, x marks."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,14 +25,27 @@ def blog_step1() -> pd.DataFrame:
     ack = tcp(CLIENT, WEB, 42278, 80, 12, "A", 101, 901)
     arp = c.arp(1, CM, CLIENT, "00:00:00:00:00:00", "10.244.1.113")
     rows = [  # (frame, lane index)
-        (arp, 0), (arp, 1),
-        (syn, 0), (syn, 1), (syn, 3),
-        (synack, 3), (synack, 2), (synack, 0),
-        (ack, 0), (ack, 1), (ack, 3),
+        (arp, 0),
+        (arp, 1),
+        (syn, 0),
+        (syn, 1),
+        (syn, 3),
+        (synack, 3),
+        (synack, 2),
+        (synack, 0),
+        (ack, 0),
+        (ack, 1),
+        (ack, 3),
     ]
     t = 1_700_000_000_000_000_000
-    f = Frames.pack([r[0] for r in rows], [t + i * 1000 for i in range(len(rows))], [len(r[0]) for r in rows],
-                    [r[1] for r in rows], [1] * len(rows), LANES)
+    f = Frames.pack(
+        [r[0] for r in rows],
+        [t + i * 1000 for i in range(len(rows))],
+        [len(r[0]) for r in rows],
+        [r[1] for r in rows],
+        [1] * len(rows),
+        LANES,
+    )
     return packets_table(f)
 
 
@@ -55,15 +69,16 @@ def test_lanes_arrows_and_missing_marks():
     fig = ladder(blog_step1(), LANES)
     assert list(fig.layout.xaxis.ticktext) == LANES
     lines = arrows(fig)
-    assert len(lines) == 4                                 # ARP, SYN, SYN-ACK, ACK
+    assert len(lines) == 4  # ARP, SYN, SYN-ACK, ACK
     assert [[x for x, _ in line] for line in lines] == [[0, 1], [0, 1, 3], [3, 2, 0], [0, 1, 3]]
-    for line in lines:                                     # time goes down along every arrow
+    for line in lines:  # time goes down along every arrow
         ys = [y for _, y in line]
         assert ys == sorted(ys)
     missing = next(tr for tr in fig.data if tr.name == "not seen here")
     # ARP: lanes 2,3,4; SYN: 2 (skipped, red), 4; SYN-ACK: 1 (skipped), 4; ACK: 2 (skipped), 4
     assert sorted(zip(missing.x, [int(y) for y in missing.y])) == sorted(
-        [(2, 0), (3, 0), (4, 0), (2, 1), (4, 1), (1, 2), (4, 2), (2, 3), (4, 3)])
+        [(2, 0), (3, 0), (4, 0), (2, 1), (4, 1), (1, 2), (4, 2), (2, 3), (4, 3)]
+    )
     red = [x for x, col in zip(missing.x, missing.marker.color) if col == "#d62728"]
     assert sorted(red) == [1, 2, 2]
     assert fig.layout.meta["packets"] == 4 and fig.layout.meta["missing"] == 9
@@ -75,7 +90,7 @@ def test_default_lanes_follow_first_appearance_and_filtering():
     df = blog_step1()
     fig = ladder(df)
     assert list(fig.layout.xaxis.ticktext) == ["client-pod:eth0", "kind-worker:lxcC", "webpod:eth0", "kind-worker:lxcW"]
-    fig = ladder(df, ["webpod:eth0", "client-pod:eth0"])   # a subset, reversed
+    fig = ladder(df, ["webpod:eth0", "client-pod:eth0"])  # a subset, reversed
     assert [[x for x, _ in line] for line in arrows(fig)] == [[1], [1, 0], [0, 1], [1, 0]]
 
 
@@ -84,8 +99,9 @@ def test_identity_survives_nat_and_repeats():
     before = tcp(CLIENT, VIP, 42278, 80, 55, "S", 7)
     after = tcp(CLIENT, WEB, 42278, 80, 55, "S", 7)
     rows = [(before, 0), (after, 1), (before, 0), (after, 1)]
-    f = Frames.pack([r[0] for r in rows], [10, 20, 30, 40], [len(r[0]) for r in rows], [r[1] for r in rows],
-                    [1] * 4, ["a", "b"])
+    f = Frames.pack(
+        [r[0] for r in rows], [10, 20, 30, 40], [len(r[0]) for r in rows], [r[1] for r in rows], [1] * 4, ["a", "b"]
+    )
     df = packets_table(f)
     assert packet_ids(df).tolist() == [0, 0, 1, 1]
     assert len(arrows(ladder(df))) == 2

@@ -1,4 +1,5 @@
 """KindBackend against fake docker/kubectl answering with recorded outputs."""
+
 from __future__ import annotations
 
 import sys
@@ -7,12 +8,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
-from fakes import Fakes  # noqa: E402
+from fakes import Fakes
 
-from labkit.backend import CapturePoint  # noqa: E402
-from labkit.errors import LabError  # noqa: E402
-from labkit.live import KindBackend  # noqa: E402
-from labkit.tables import CT, ENDPOINTS, EVENTS, FLOWS, IPCACHE, LB, METRICS, NAT, NODES, PODS, SERVICES  # noqa: E402
+from labkit.backend import CapturePoint
+from labkit.errors import LabError
+from labkit.live import KindBackend
+from labkit.tables import CT, ENDPOINTS, EVENTS, FLOWS, IPCACHE, LB, METRICS, NAT, NODES, PODS, SERVICES
 
 CTX = ["kubectl", "--context", "kind-kind"]
 AGENT = CTX + ["exec", "-n", "kube-system", "cilium-9rj7d", "-c", "cilium-agent", "--"]
@@ -32,8 +33,21 @@ def be(fakes):
 
 def test_protocol_surface(be):
     assert (be.name, be.lab) == ("kind", "kind")
-    for m in ("up", "down", "is_up", "apply", "nodes", "pods", "services", "argv", "run", "capture_points",
-              "maps", "monitor", "flows"):
+    for m in (
+        "up",
+        "down",
+        "is_up",
+        "apply",
+        "nodes",
+        "pods",
+        "services",
+        "argv",
+        "run",
+        "capture_points",
+        "maps",
+        "monitor",
+        "flows",
+    ):
         assert callable(getattr(be, m))
     assert be.is_up()
 
@@ -74,14 +88,23 @@ def test_services(be):
 
 def test_argv_node_and_pod(be):
     assert be.argv("kind-worker", ["ip", "-o", "link"]) == ["docker", "exec", "-i", "kind-worker", "ip", "-o", "link"]
-    assert be.argv("client-pod", ["curl", "-s", "http://webpod"]) == \
-        CTX + ["exec", "-i", "-n", "native", "client-pod", "--", "curl", "-s", "http://webpod"]
+    assert be.argv("client-pod", ["curl", "-s", "http://webpod"]) == CTX + [
+        "exec",
+        "-i",
+        "-n",
+        "native",
+        "client-pod",
+        "--",
+        "curl",
+        "-s",
+        "http://webpod",
+    ]
     assert be.argv("native/curl-pod", ["true"])[-3:] == ["curl-pod", "--", "true"]
     with pytest.raises(LabError) as e:
         be.argv("nope", ["true"])
     assert e.value.exit_code == 2 and "unknown node or pod 'nope'" in str(e.value)
     with pytest.raises(LabError):
-        be.argv("kind-worker", "ip link")                   # shell strings are refused
+        be.argv("kind-worker", "ip link")  # shell strings are refused
 
 
 def test_run(be, fakes):
@@ -91,12 +114,21 @@ def test_run(be, fakes):
 
 def test_capture_points(be):
     pts = be.capture_points(["kind-worker:lxc*", "client-pod:eth0", "kind-worker:eth0", "client-pod:e*"])
-    assert pts[0] == CapturePoint(point="kind-worker:lxc49626b6ed5ee", node="kind-worker",
-                                  pod="webpod-697b545f57-tdbfg", interface="lxc49626b6ed5ee",
-                                  exec_prefix=("docker", "exec", "-i", "kind-worker"))
+    assert pts[0] == CapturePoint(
+        point="kind-worker:lxc49626b6ed5ee",
+        node="kind-worker",
+        pod="webpod-697b545f57-tdbfg",
+        interface="lxc49626b6ed5ee",
+        exec_prefix=("docker", "exec", "-i", "kind-worker"),
+    )
     assert (pts[1].point, pts[1].pod) == ("kind-worker:lxc93b551d233cf", "client-pod")
-    assert pts[2] == CapturePoint(point="client-pod:eth0", node="kind-worker", pod="client-pod", interface="eth0",
-                                  exec_prefix=tuple(CTX + ["exec", "-i", "-n", "native", "client-pod", "--"]))
+    assert pts[2] == CapturePoint(
+        point="client-pod:eth0",
+        node="kind-worker",
+        pod="client-pod",
+        interface="eth0",
+        exec_prefix=tuple(CTX + ["exec", "-i", "-n", "native", "client-pod", "--"]),
+    )
     assert (pts[3].point, pts[3].pod) == ("kind-worker:eth0", "")
     assert pts[4].point == "client-pod:eth0"
     with pytest.raises(LabError) as e:
@@ -138,7 +170,7 @@ def test_monitor(be, fakes):
     ev = be.monitor("kind-worker", to=359, duration=2, during=lambda: ran.append(1))
     assert ran == [1]
     assert len(ev) == 5 and set(ev["dst_id"]) == {359}
-    assert (ev["ifindex"] == 9).all()                    # from the node's `ip -o link`
+    assert (ev["ifindex"] == 9).all()  # from the node's `ip -o link`
     mon = [c for c in fakes.calls() if "monitor" in c][0]
     assert mon == AGENT + ["timeout", "2", "cilium-dbg", "monitor", "--to", "359"]
     be.monitor("kind-worker", from_=2543, duration=0.5)
@@ -158,7 +190,7 @@ def test_flows_from_every_node(be, fakes):
 
 
 def test_k8s_client_falls_back_to_kubectl(fakes):
-    be = KindBackend(lab="kind")                          # KUBECONFIG points nowhere
+    be = KindBackend(lab="kind")  # KUBECONFIG points nowhere
     assert list(be.nodes()["name"]) == ["kind-control-plane", "kind-worker", "kind-worker2"]
     assert CTX + ["get", "nodes", "-o", "json"] in fakes.calls()
     with pytest.raises(LabError):
@@ -175,7 +207,7 @@ def test_lab_facade_return_values(be, fakes):
     fakes.clusters()
     be.log = lambda s: None
     assert be.up() == "lab kind is up: kind cluster kind with Cilium 1.17.6 (kubectl context kind-kind)"
-    assert be.apply(["cluster/manifests"]) == ["ok"]      # what the fake kubectl apply prints
+    assert be.apply(["cluster/manifests"]) == ["ok"]  # what the fake kubectl apply prints
     assert be.down() == "lab kind is down: kind cluster kind deleted"
 
 

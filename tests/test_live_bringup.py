@@ -1,4 +1,5 @@
 """`up`/`down`/`apply` of the live lab run the right commands, in order (against fake tools)."""
+
 from __future__ import annotations
 
 import sys
@@ -7,10 +8,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
-from fakes import Fakes  # noqa: E402
+from fakes import Fakes
 
-from labkit.errors import LabError  # noqa: E402
-from labkit.live import bringup, versions  # noqa: E402
+from labkit.errors import LabError
+from labkit.live import bringup, versions
 
 REPO = Path(__file__).resolve().parents[1]
 CL = REPO / "cluster"
@@ -24,29 +25,116 @@ def fakes(monkeypatch, tmp_path):
 def work(calls):
     """The calls that do something (not the version checks and existence probes)."""
     skip = (["kind", "version"], ["docker", "version"], ["helm", "version"], ["kubectl", "version"])
-    return [c for c in calls if c[:2] not in [list(s) for s in skip]
-            and c[:3] != ["kind", "get", "clusters"] and "status" not in c[:4]
-            or c[:4] == ["kubectl", "--context", "kind-kind", "-n"] and "rollout" in c]
+    return [
+        c
+        for c in calls
+        if c[:2] not in [list(s) for s in skip]
+        and c[:3] != ["kind", "get", "clusters"]
+        and "status" not in c[:4]
+        or c[:4] == ["kubectl", "--context", "kind-kind", "-n"]
+        and "rollout" in c
+    ]
 
 
 def test_up_runs_every_step_in_order(fakes):
     bringup.up("kind", REPO, log=lambda s: None)
     assert work(fakes.calls()) == [
-        ["kind", "create", "cluster", "--name", "kind", "--config", str(CL / "kind.yaml"), "--image",
-         versions.KIND_NODE_IMAGE],
+        [
+            "kind",
+            "create",
+            "cluster",
+            "--name",
+            "kind",
+            "--config",
+            str(CL / "kind.yaml"),
+            "--image",
+            versions.KIND_NODE_IMAGE,
+        ],
         ["helm", "repo", "add", "cilium", "https://helm.cilium.io", "--force-update"],
         ["helm", "repo", "update", "cilium"],
-        ["helm", "--kube-context", "kind-kind", "install", "cilium", "cilium/cilium", "--version", "1.17.6",
-         "--namespace", "kube-system", "-f", str(CL / "cilium-values.yaml")],
-        ["kubectl", "--context", "kind-kind", "-n", "kube-system", "rollout", "status", "daemonset/cilium", "--timeout=600s"],
-        ["kubectl", "--context", "kind-kind", "-n", "kube-system", "rollout", "status", "daemonset/cilium-envoy", "--timeout=600s"],
-        ["kubectl", "--context", "kind-kind", "-n", "kube-system", "rollout", "status", "deployment/cilium-operator", "--timeout=600s"],
-        ["kubectl", "--context", "kind-kind", "-n", "kube-system", "rollout", "status", "deployment/hubble-relay", "--timeout=600s"],
-        ["kubectl", "--context", "kind-kind", "-n", "kube-system", "rollout", "status", "deployment/hubble-ui", "--timeout=600s"],
+        [
+            "helm",
+            "--kube-context",
+            "kind-kind",
+            "install",
+            "cilium",
+            "cilium/cilium",
+            "--version",
+            "1.17.6",
+            "--namespace",
+            "kube-system",
+            "-f",
+            str(CL / "cilium-values.yaml"),
+        ],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "daemonset/cilium",
+            "--timeout=600s",
+        ],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "daemonset/cilium-envoy",
+            "--timeout=600s",
+        ],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "deployment/cilium-operator",
+            "--timeout=600s",
+        ],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "deployment/hubble-relay",
+            "--timeout=600s",
+        ],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "deployment/hubble-ui",
+            "--timeout=600s",
+        ],
         ["kubectl", "--context", "kind-kind", "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=600s"],
         ["kubectl", "--context", "kind-kind", "apply", "-f", str(CL / "manifests")],
-        ["kubectl", "--context", "kind-kind", "-n", "native", "wait", "--for=condition=Ready", "pods", "--all",
-         "--timeout=600s"],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "native",
+            "wait",
+            "--for=condition=Ready",
+            "pods",
+            "--all",
+            "--timeout=600s",
+        ],
     ]
     # tools were checked first
     assert fakes.calls()[0] == ["docker", "version", "--format", "{{.Client.Version}}"]
@@ -59,7 +147,7 @@ def test_up_again_skips_create_and_install(fakes):
     bringup.up("kind", REPO, log=logged.append)
     assert not any(c[:2] == ["kind", "create"] for c in fakes.calls())
     assert not any("install" in c or c[:2] == ["helm", "repo"] for c in fakes.calls())
-    assert any("already done, skipped" in l for l in logged)
+    assert any("already done, skipped" in line for line in logged)
     assert any(c[-3:] == ["pods", "--all", "--timeout=600s"] for c in fakes.calls())
 
 
@@ -70,10 +158,26 @@ def test_other_lab_name_and_offline(fakes, tmp_path):
     bringup.offline_chart(repo).write_text("chart")
     bringup.up("alice", repo, offline=True, log=lambda s: None)
     calls = fakes.calls()
-    assert ["kind", "create", "cluster", "--name", "alice", "--config", str(repo / "cluster" / "kind.yaml"),
-            "--image", "kindest/node:v1.33.1"] in calls     # offline: by tag (a loaded image has no digest)
+    assert [
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        "alice",
+        "--config",
+        str(repo / "cluster" / "kind.yaml"),
+        "--image",
+        "kindest/node:v1.33.1",
+    ] in calls  # offline: by tag (a loaded image has no digest)
     install = next(c for c in calls if "install" in c)
-    assert install[:6] == ["helm", "--kube-context", "kind-alice", "install", "cilium", str(bringup.offline_chart(repo))]
+    assert install[:6] == [
+        "helm",
+        "--kube-context",
+        "kind-alice",
+        "install",
+        "cilium",
+        str(bringup.offline_chart(repo)),
+    ]
     assert install.count("--set") == len(bringup.OFFLINE_SETS) and "image.useDigest=false" in install
     assert not any(c[:2] == ["helm", "repo"] for c in calls)
 
@@ -103,8 +207,18 @@ def test_apply_one_file_waits_for_its_namespace(fakes):
     bringup.apply("kind", [CL / "manifests" / "30-client-pod.yaml"], log=lambda s: None)
     assert fakes.calls()[-2:] == [
         ["kubectl", "--context", "kind-kind", "apply", "-f", str(CL / "manifests" / "30-client-pod.yaml")],
-        ["kubectl", "--context", "kind-kind", "-n", "native", "wait", "--for=condition=Ready", "pods", "--all",
-         "--timeout=300s"],
+        [
+            "kubectl",
+            "--context",
+            "kind-kind",
+            "-n",
+            "native",
+            "wait",
+            "--for=condition=Ready",
+            "pods",
+            "--all",
+            "--timeout=300s",
+        ],
     ]
     with pytest.raises(LabError) as e:
         bringup.apply("kind", ["no/such/dir"])

@@ -1,4 +1,5 @@
 """The labkit command on the kind backend, against the fake docker/kind/helm/kubectl."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
-from fakes import Fakes  # noqa: E402
+from fakes import Fakes
 
-from labkit.cli import main  # noqa: E402
+from labkit.cli import main
 
 
 @pytest.fixture
@@ -23,14 +24,19 @@ def test_up_status_exec_down_on_kind(fakes, capsys):
     fakes.clusters()
     assert main(["up", "--backend", "kind"]) == 0
     kind_yaml = str(Path(__file__).resolve().parents[1] / "cluster" / "kind.yaml")
-    assert any(c[:6] == ["kind", "create", "cluster", "--name", "kind", "--config"] and c[6] == kind_yaml
-               for c in fakes.calls("kind"))
+    assert any(
+        c[:6] == ["kind", "create", "cluster", "--name", "kind", "--config"] and c[6] == kind_yaml
+        for c in fakes.calls("kind")
+    )
     assert any("install" in c and "cilium/cilium" in c and "1.17.6" in c for c in fakes.calls("helm"))
     capsys.readouterr()
     assert main(["status", "--backend", "kind", "-o", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["backend"] == "kind" and [n["name"] for n in doc["nodes"]] == [
-        "kind-control-plane", "kind-worker", "kind-worker2"]
+        "kind-control-plane",
+        "kind-worker",
+        "kind-worker2",
+    ]
     assert main(["exec", "--backend", "kind", "kind-worker", "--", "ip", "route"]) == 0
     assert fakes.calls("docker")[-1] == ["docker", "exec", "-i", "kind-worker", "ip", "route"]
     assert main(["down", "--backend", "kind"]) == 0
@@ -52,6 +58,7 @@ def test_missing_tool_is_one_line(fakes, tmp_path, capsys):
 
 def test_blog_commands_on_kind_print_what_cilium_prints(fakes, capsys):
     from labkit.live.backend import KindBackend
+
     expected = KindBackend().maps("kind-worker").text("endpoints")
     assert main(["bpf", "endpoint", "list", "--backend", "kind", "--node", "kind-worker"]) == 0
     assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n")

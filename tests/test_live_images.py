@@ -1,5 +1,6 @@
 """Classroom images, workstation image and the hand-run scripts agree with labkit/live/versions.py
 and with cluster/ (the single source of truth)."""
+
 from __future__ import annotations
 
 import re
@@ -11,9 +12,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
-from fakes import Fakes  # noqa: E402
+from fakes import Fakes
 
-from labkit.live import bringup, versions  # noqa: E402
+from labkit.live import bringup, versions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def normalize(ref: str) -> str:
 
 def listed() -> list[str]:
     text = (REPO / "images" / "classroom-images.txt").read_text()
-    return [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def manifest_images() -> set[str]:
@@ -94,8 +95,11 @@ def fakes(monkeypatch, tmp_path):
 
 
 def _work(calls):
-    return [c for c in calls if c[1:2] != ["version"] and c[:3] != ["kind", "get", "clusters"]
-            and "status" not in c[2:5] + c[1:2]]
+    return [
+        c
+        for c in calls
+        if c[1:2] != ["version"] and c[:3] != ["kind", "get", "clusters"] and "status" not in c[2:5] + c[1:2]
+    ]
 
 
 def test_up_kind_sh_runs_the_same_steps_as_labkit_up(fakes, tmp_path):

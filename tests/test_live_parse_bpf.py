@@ -1,4 +1,5 @@
 """Parsers of `cilium-dbg bpf ... list` / `service list` on recorded outputs (see fixtures/live/README.md)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,16 @@ import pandas as pd
 import pytest
 
 from labkit.errors import LabError
-from labkit.live.parse_bpf import (ct_flag_names, parse_ct, parse_endpoints, parse_ipcache, parse_lb,
-                                   parse_metrics, parse_nat, parse_service_list)
+from labkit.live.parse_bpf import (
+    ct_flag_names,
+    parse_ct,
+    parse_endpoints,
+    parse_ipcache,
+    parse_lb,
+    parse_metrics,
+    parse_nat,
+    parse_service_list,
+)
 from labkit.tables import CT, ENDPOINTS, IPCACHE, LB, METRICS, NAT
 
 FIX = Path(__file__).parent / "fixtures" / "live" / "cilium"
@@ -28,16 +37,30 @@ def rec(df: pd.DataFrame, **where) -> dict:
 
 # ------------------------------------------------------------------------------ endpoints
 
+
 def test_endpoint_list_of_the_blog():
     df = parse_endpoints(text("endpoint-list.blog-1.17.6.txt"), "kind-worker")
     ENDPOINTS.check(df)
     assert list(df["ip"]) == ["10.244.1.113", "10.244.1.182", "172.17.0.4", "10.244.1.71"]
     web = rec(df, ip="10.244.1.182")
-    assert web == dict(node="kind-worker", ip="10.244.1.182", endpoint_id=359, identity=32693, flags=0,
-                       ifindex=9, mac="1E:97:A3:67:C6:D1", node_mac="A6:25:B4:A1:25:0A", is_host=False)
+    assert web == dict(
+        node="kind-worker",
+        ip="10.244.1.182",
+        endpoint_id=359,
+        identity=32693,
+        flags=0,
+        ifindex=9,
+        mac="1E:97:A3:67:C6:D1",
+        node_mac="A6:25:B4:A1:25:0A",
+        is_host=False,
+    )
     client = rec(df, ip="10.244.1.71")
-    assert (client["endpoint_id"], client["identity"], client["ifindex"], client["node_mac"]) == \
-        (2543, 30542, 11, "32:17:55:23:39:08")
+    assert (client["endpoint_id"], client["identity"], client["ifindex"], client["node_mac"]) == (
+        2543,
+        30542,
+        11,
+        "32:17:55:23:39:08",
+    )
     host = rec(df, ip="10.244.1.113")
     assert host["is_host"] and host["flags"] == 1 and host["endpoint_id"] is None and host["mac"] is None
 
@@ -61,16 +84,34 @@ def test_endpoint_list_json_matches_text():
 
 # ------------------------------------------------------------------------------------- CT
 
+
 def test_ct_v117_same_node_both_directions():
     df = parse_ct(text("ct-list.v1.17.txt"), "kind-worker")
     CT.check(df)
     assert list(zip(df["proto"], df["direction"])) == [("TCP", "OUT"), ("TCP", "IN"), ("ICMP", "OUT"), ("ICMP", "IN")]
     out = rec(df, proto="TCP", direction="OUT")
-    assert out == dict(node="kind-worker", proto="TCP", direction="OUT", src_ip="10.244.1.71", src_port=42278,
-                       dst_ip="10.244.1.182", dst_port=80, related=False, expires=16789, packets=0, bytes=0,
-                       rx_flags_seen=0x12, tx_flags_seen=0x02, flags=0, flag_names="", rev_nat=0,
-                       src_identity=30542, ifindex=0, backend_id=0)
-    assert (df["rev_nat"] == 0).all()          # the blog's observation: no reverse NAT
+    assert out == dict(
+        node="kind-worker",
+        proto="TCP",
+        direction="OUT",
+        src_ip="10.244.1.71",
+        src_port=42278,
+        dst_ip="10.244.1.182",
+        dst_port=80,
+        related=False,
+        expires=16789,
+        packets=0,
+        bytes=0,
+        rx_flags_seen=0x12,
+        tx_flags_seen=0x02,
+        flags=0,
+        flag_names="",
+        rev_nat=0,
+        src_identity=30542,
+        ifindex=0,
+        backend_id=0,
+    )
+    assert (df["rev_nat"] == 0).all()  # the blog's observation: no reverse NAT
 
 
 def test_ct_v115_old_counters_are_summed():
@@ -79,7 +120,12 @@ def test_ct_v115_old_counters_are_summed():
     r = rec(df, direction="IN")
     assert (r["src_ip"], r["src_port"], r["dst_ip"], r["dst_port"]) == ("192.168.139.13", 44808, "192.168.64.97", 4240)
     assert (r["packets"], r["bytes"]) == (10, 853)
-    assert (r["flags"], r["flag_names"], r["src_identity"], r["backend_id"]) == (0x13, "RxClosing TxClosing SeenNonSyn", 2, 0)
+    assert (r["flags"], r["flag_names"], r["src_identity"], r["backend_id"]) == (
+        0x13,
+        "RxClosing TxClosing SeenNonSyn",
+        2,
+        0,
+    )
     assert r["expires"] == 3553147
 
 
@@ -87,10 +133,21 @@ def test_ct_v116_time_diff_and_tc_lb_entries():
     df = parse_ct(text("ct-list.v1.16-tclb-timediff.txt"), "n")
     CT.check(df)
     svc = rec(df, direction="SVC")
-    assert (svc["dst_ip"], svc["dst_port"], svc["rev_nat"], svc["backend_id"], svc["expires"]) == \
-        ("10.96.12.34", 80, 7, 12, 16789)
+    assert (svc["dst_ip"], svc["dst_port"], svc["rev_nat"], svc["backend_id"], svc["expires"]) == (
+        "10.96.12.34",
+        80,
+        7,
+        12,
+        16789,
+    )
     out = rec(df, direction="OUT")
-    assert (out["rev_nat"], out["packets"], out["bytes"], out["flag_names"], out["flags"]) == (7, 3, 212, "SeenNonSyn", 0x10)
+    assert (out["rev_nat"], out["packets"], out["bytes"], out["flag_names"], out["flags"]) == (
+        7,
+        3,
+        212,
+        "SeenNonSyn",
+        0x10,
+    )
 
 
 def test_ct_v118_without_ifindex_with_natport():
@@ -98,18 +155,29 @@ def test_ct_v118_without_ifindex_with_natport():
     CT.check(df)
     r = rec(df, direction="IN")
     assert (r["flags"], r["flag_names"]) == (0x413, "RxClosing TxClosing SeenNonSyn FromTunnel")
-    assert (r["rx_flags_seen"], r["src_identity"], r["ifindex"]) == (0x1b, 6, 0)
+    assert (r["rx_flags_seen"], r["src_identity"], r["ifindex"]) == (0x1B, 6, 0)
 
 
 def test_ct_json_raw_byte_order():
     df = parse_ct(text("ct-list.json"), "kind-worker")
     CT.check(df)
     out = rec(df, proto="TCP", direction="OUT")
-    assert (out["src_ip"], out["src_port"], out["dst_ip"], out["dst_port"]) == ("10.244.1.71", 42278, "10.244.1.182", 80)
+    assert (out["src_ip"], out["src_port"], out["dst_ip"], out["dst_port"]) == (
+        "10.244.1.71",
+        42278,
+        "10.244.1.182",
+        80,
+    )
     assert (out["rx_flags_seen"], out["tx_flags_seen"], out["expires"], out["src_identity"]) == (18, 2, 16789, 30542)
     svc = rec(df, direction="SVC")
-    assert (svc["src_ip"], svc["src_port"], svc["dst_ip"], svc["dst_port"], svc["rev_nat"], svc["backend_id"]) == \
-        ("10.244.1.71", 42278, "10.96.12.34", 80, 7, 12)
+    assert (svc["src_ip"], svc["src_port"], svc["dst_ip"], svc["dst_port"], svc["rev_nat"], svc["backend_id"]) == (
+        "10.244.1.71",
+        42278,
+        "10.96.12.34",
+        80,
+        7,
+        12,
+    )
     icmp = rec(df, proto="ICMP")
     assert icmp["related"] and icmp["direction"] == "IN"
     assert icmp["flag_names"] == "RxClosing TxClosing SeenNonSyn FromTunnel"
@@ -118,8 +186,18 @@ def test_ct_json_raw_byte_order():
 def test_ct_json_and_text_agree_on_the_same_entries():
     t = parse_ct(text("ct-list.v1.17.txt"), "n")
     j = parse_ct(text("ct-list.json"), "n")
-    cols = ["proto", "direction", "src_ip", "src_port", "dst_ip", "dst_port", "rx_flags_seen", "tx_flags_seen",
-            "rev_nat", "src_identity"]
+    cols = [
+        "proto",
+        "direction",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "rx_flags_seen",
+        "tx_flags_seen",
+        "rev_nat",
+        "src_identity",
+    ]
     tcp_t = t[t.proto == "TCP"][cols].reset_index(drop=True)
     tcp_j = j[(j.proto == "TCP") & (j.direction != "SVC")][cols].reset_index(drop=True)
     pd.testing.assert_frame_equal(tcp_t, tcp_j)
@@ -143,13 +221,25 @@ def test_bad_json_is_one_line_laberror():
 
 # ------------------------------------------------------------------------------------ NAT
 
+
 def test_nat_real_kind():
     df = parse_nat(text("nat-list.kind.txt"), "kind-worker")
     NAT.check(df)
     out, back = rec(df, direction="OUT"), rec(df, direction="IN")
-    assert out == dict(node="kind-worker", proto="TCP", direction="OUT", src_ip="172.18.0.3", src_port=34178,
-                       dst_ip="54.234.221.194", dst_port=443, xlate="SRC", xlate_ip="172.18.0.3", xlate_port=34178,
-                       created_ago_s=408, needs_ct=1)
+    assert out == dict(
+        node="kind-worker",
+        proto="TCP",
+        direction="OUT",
+        src_ip="172.18.0.3",
+        src_port=34178,
+        dst_ip="54.234.221.194",
+        dst_port=443,
+        xlate="SRC",
+        xlate_ip="172.18.0.3",
+        xlate_port=34178,
+        created_ago_s=408,
+        needs_ct=1,
+    )
     assert (back["xlate"], back["src_ip"], back["dst_port"]) == ("DST", "54.234.221.194", 34178)
 
 
@@ -167,21 +257,36 @@ def test_nat_json():
     NAT.check(df)
     out = rec(df, direction="OUT")
     assert (out["src_ip"], out["src_port"], out["dst_ip"], out["dst_port"]) == ("10.244.1.71", 42278, "1.1.1.1", 443)
-    assert (out["xlate"], out["xlate_ip"], out["xlate_port"], out["created_ago_s"]) == ("SRC", "172.17.0.4", 42278, None)
+    assert (out["xlate"], out["xlate_ip"], out["xlate_port"], out["created_ago_s"]) == (
+        "SRC",
+        "172.17.0.4",
+        42278,
+        None,
+    )
     back = rec(df, direction="IN")
     assert (back["xlate"], back["xlate_ip"], back["dst_ip"]) == ("DST", "10.244.1.71", "172.17.0.4")
 
 
 # ------------------------------------------------------------------------------------- LB
 
+
 def test_lb_real_117():
     df = parse_lb(text("lb-list.real-1.17.txt"), "kind-worker")
     LB.check(df)
     assert len(df) == 5
     master = rec(df, frontend_ip="10.96.0.10", slot=0)
-    assert master == dict(node="kind-worker", frontend_ip="10.96.0.10", frontend_port=53, proto="UDP", slot=0,
-                          backend_ip="0.0.0.0", backend_port=0, backend_id=None, rev_nat=3,
-                          flags="ClusterIP, non-routable")
+    assert master == dict(
+        node="kind-worker",
+        frontend_ip="10.96.0.10",
+        frontend_port=53,
+        proto="UDP",
+        slot=0,
+        backend_ip="0.0.0.0",
+        backend_port=0,
+        backend_id=None,
+        rev_nat=3,
+        flags="ClusterIP, non-routable",
+    )
     b2 = rec(df, frontend_ip="10.96.0.10", slot=2)
     assert (b2["backend_ip"], b2["backend_port"], b2["rev_nat"], b2["flags"]) == ("10.244.0.191", 53, 3, "")
     relay = rec(df, frontend_ip="10.96.218.16")
@@ -218,13 +323,20 @@ def test_service_list_text_and_json():
 
 # -------------------------------------------------------------------------------- ipcache
 
+
 def test_ipcache_text_and_json():
     df = parse_ipcache(text("ipcache-list.txt"), "kind-worker")
     IPCACHE.check(df)
     assert len(df) == 5
     remote = rec(df, prefix="10.244.3.135/32")
-    assert remote == dict(node="kind-worker", prefix="10.244.3.135/32", identity=32693, encrypt_key=0,
-                          tunnel_endpoint="172.17.0.2", flags="<none>")
+    assert remote == dict(
+        node="kind-worker",
+        prefix="10.244.3.135/32",
+        identity=32693,
+        encrypt_key=0,
+        tunnel_endpoint="172.17.0.2",
+        flags="<none>",
+    )
     assert rec(df, prefix="0.0.0.0/0")["identity"] == 2
     assert rec(df, prefix="172.17.0.2/32")["flags"] == "skiptunnel"
     j = parse_ipcache(text("ipcache-list.json"), "kind-worker")
@@ -234,11 +346,13 @@ def test_ipcache_text_and_json():
 
 # -------------------------------------------------------------------------------- metrics
 
+
 def test_metrics_text_sums_per_reason_and_direction():
     df = parse_metrics(text("metrics-list.txt"), "kind-worker")
     METRICS.check(df)
-    assert rec(df, reason="Forwarded", direction="EGRESS") == dict(node="kind-worker", reason="Forwarded",
-                                                                   direction="EGRESS", packets=1388, bytes=125906)
+    assert rec(df, reason="Forwarded", direction="EGRESS") == dict(
+        node="kind-worker", reason="Forwarded", direction="EGRESS", packets=1388, bytes=125906
+    )
     assert rec(df, reason="Policy denied")["packets"] == 3
     assert rec(df, reason="Unsupported L3 protocol")["direction"] == "EGRESS"
     assert len(df) == 4

@@ -1,4 +1,5 @@
 """Finding and checking docker/kind/helm/kubectl, and `labkit doctor --backend kind` (against fakes)."""
+
 from __future__ import annotations
 
 import sys
@@ -7,11 +8,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
-from fakes import Fakes  # noqa: E402
+from fakes import Fakes
 
-from labkit.errors import LabError  # noqa: E402
-from labkit.doctor import Check, format_checks  # noqa: E402
-from labkit.live import tools  # noqa: E402
+from labkit.doctor import Check, format_checks
+from labkit.errors import LabError
+from labkit.live import tools
 
 
 @pytest.fixture
@@ -22,7 +23,11 @@ def fakes(monkeypatch, tmp_path):
 def test_parse_version_of_each_tool_output():
     assert tools.parse_version("kind v0.29.0 go1.24.2 linux/amd64") == (0, 29, 0)
     assert tools.parse_version("v3.18.4+gd80839c") == (3, 18, 4)
-    assert tools.parse_version('{"clientVersion": {"gitVersion": "v1.33.1"}, "kustomizeVersion": "v5.6.0"}') == (1, 33, 1)
+    assert tools.parse_version('{"clientVersion": {"gitVersion": "v1.33.1"}, "kustomizeVersion": "v5.6.0"}') == (
+        1,
+        33,
+        1,
+    )
     assert tools.parse_version("28.3.2") == (28, 3, 2)
     assert tools.parse_version("garbage") is None
 
@@ -62,8 +67,12 @@ def test_doctor_all_green(fakes):
     checks = tools.doctor("kind")
     names = [c.name for c in checks]
     assert all(c.ok for c in checks), checks
-    assert names[:4] == ["docker >= 20.10.0 (found 28.3.2)", "kind >= 0.20.0 (found 0.29.0)",
-                         "kubectl >= 1.27.0 (found 1.33.1)", "helm >= 3.12.0 (found 3.18.4)"]
+    assert names[:4] == [
+        "docker >= 20.10.0 (found 28.3.2)",
+        "kind >= 0.20.0 (found 0.29.0)",
+        "kubectl >= 1.27.0 (found 1.33.1)",
+        "helm >= 3.12.0 (found 3.18.4)",
+    ]
     assert "kind cluster 'kind' exists" in names
     assert "nodes Ready (3/3)" in names and "cilium agents ready (3/3)" in names
     assert "cilium version 1.17.6 (found v1.17.6)" in names

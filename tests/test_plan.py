@@ -1,4 +1,5 @@
 """Placement and addressing: Kubernetes-like scheduling, deterministic IPs and ids."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -13,15 +14,19 @@ from labkit.spec import Manifests, PodSpec
 
 @pytest.fixture
 def lab_plan():
-    p, notes = planning.extend(planning.initial(spec.load_cluster()), spec.load_manifests([spec.CLUSTER_DIR / "manifests"]))
+    p, notes = planning.extend(
+        planning.initial(spec.load_cluster()), spec.load_manifests([spec.CLUSTER_DIR / "manifests"])
+    )
     return p
 
 
 def test_nodes_get_kind_ips_and_pod_cidrs(lab_plan):
     got = [(n.name, n.ip, n.pod_cidr, n.mac) for n in lab_plan.nodes]
-    assert got == [("kind-control-plane", "172.18.0.2", "10.244.0.0/24", "02:42:ac:12:00:02"),
-                   ("kind-worker", "172.18.0.3", "10.244.1.0/24", "02:42:ac:12:00:03"),
-                   ("kind-worker2", "172.18.0.4", "10.244.2.0/24", "02:42:ac:12:00:04")]
+    assert got == [
+        ("kind-control-plane", "172.18.0.2", "10.244.0.0/24", "02:42:ac:12:00:02"),
+        ("kind-worker", "172.18.0.3", "10.244.1.0/24", "02:42:ac:12:00:03"),
+        ("kind-worker2", "172.18.0.4", "10.244.2.0/24", "02:42:ac:12:00:04"),
+    ]
     for n in lab_plan.nodes:
         assert ipaddress.IPv4Address(n.router_ip) in ipaddress.IPv4Network(n.pod_cidr)
 
@@ -46,7 +51,9 @@ def test_scheduling_like_the_blog(lab_plan):
 
 
 def test_plan_is_deterministic_and_reapply_is_a_no_op(lab_plan):
-    again, _ = planning.extend(planning.initial(spec.load_cluster()), spec.load_manifests([spec.CLUSTER_DIR / "manifests"]))
+    again, _ = planning.extend(
+        planning.initial(spec.load_cluster()), spec.load_manifests([spec.CLUSTER_DIR / "manifests"])
+    )
     assert again.to_dict() == lab_plan.to_dict()
     same, notes = planning.extend(lab_plan, spec.load_manifests([spec.CLUSTER_DIR / "manifests"]))
     assert same.to_dict() == lab_plan.to_dict()

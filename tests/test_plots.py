@@ -1,4 +1,5 @@
 """Figures from the shared tables (topology, map plots): right elements, no root needed."""
+
 from __future__ import annotations
 
 from labkit import plan as planning
@@ -9,13 +10,23 @@ from labkit.plots.topology import topology
 
 def _tables():
     p, _ = planning.extend(planning.initial(spec.load_cluster()), spec.load_manifests([spec.CLUSTER_DIR / "manifests"]))
-    nodes = tables.NODES.frame({"name": n.name, "role": n.role, "internal_ip": n.ip, "pod_cidr": n.pod_cidr,
-                                "router_ip": n.router_ip} for n in p.nodes)
-    pods = tables.PODS.frame({"namespace": x.namespace, "name": x.name, "node": x.node, "ip": x.ip, "lxc": x.lxc,
-                              "lxc_ifindex": 5} for x in p.pods)
+    nodes = tables.NODES.frame(
+        {"name": n.name, "role": n.role, "internal_ip": n.ip, "pod_cidr": n.pod_cidr, "router_ip": n.router_ip}
+        for n in p.nodes
+    )
+    pods = tables.PODS.frame(
+        {"namespace": x.namespace, "name": x.name, "node": x.node, "ip": x.ip, "lxc": x.lxc, "lxc_ifindex": 5}
+        for x in p.pods
+    )
     routes = tables.ROUTES.frame(
-        [{"node": n.name, "dst": o.pod_cidr, "gateway": o.ip, "dev": "eth0"} for n in p.nodes for o in p.nodes if o != n]
-        + [{"node": x.node, "dst": x.ip, "gateway": "", "dev": x.lxc, "scope": "link"} for x in p.pods])
+        [
+            {"node": n.name, "dst": o.pod_cidr, "gateway": o.ip, "dev": "eth0"}
+            for n in p.nodes
+            for o in p.nodes
+            if o != n
+        ]
+        + [{"node": x.node, "dst": x.ip, "gateway": "", "dev": x.lxc, "scope": "link"} for x in p.pods]
+    )
     return nodes, pods, routes
 
 
@@ -35,14 +46,41 @@ def test_topology_draws_nodes_pods_and_node_routes():
 
 
 def test_ct_plot_highlights_revnat():
-    ct = tables.CT.frame([
-        {"node": "w", "proto": "TCP", "direction": "OUT", "src_ip": "10.244.1.71", "src_port": 42278,
-         "dst_ip": "10.244.1.182", "dst_port": 80, "rev_nat": 2},
-        {"node": "w", "proto": "TCP", "direction": "IN", "src_ip": "10.244.1.71", "src_port": 42278,
-         "dst_ip": "10.244.1.182", "dst_port": 80, "rev_nat": 0},
-        {"node": "w", "proto": "TCP", "direction": "SVC", "src_ip": "10.244.1.71", "src_port": 42278,
-         "dst_ip": "10.96.92.233", "dst_port": 80, "rev_nat": 2, "backend_id": 7},
-    ])
+    ct = tables.CT.frame(
+        [
+            {
+                "node": "w",
+                "proto": "TCP",
+                "direction": "OUT",
+                "src_ip": "10.244.1.71",
+                "src_port": 42278,
+                "dst_ip": "10.244.1.182",
+                "dst_port": 80,
+                "rev_nat": 2,
+            },
+            {
+                "node": "w",
+                "proto": "TCP",
+                "direction": "IN",
+                "src_ip": "10.244.1.71",
+                "src_port": 42278,
+                "dst_ip": "10.244.1.182",
+                "dst_port": 80,
+                "rev_nat": 0,
+            },
+            {
+                "node": "w",
+                "proto": "TCP",
+                "direction": "SVC",
+                "src_ip": "10.244.1.71",
+                "src_port": 42278,
+                "dst_ip": "10.96.92.233",
+                "dst_port": 80,
+                "rev_nat": 2,
+                "backend_id": 7,
+            },
+        ]
+    )
     fig = ct_plot(ct)
     names = {t.name: t for t in fig.data}
     assert set(names) == {"OUT RevNAT", "IN", "SVC RevNAT"}
@@ -52,27 +90,82 @@ def test_ct_plot_highlights_revnat():
 
 
 def test_lb_nat_and_metrics_plots():
-    lb = tables.LB.frame([
-        {"node": "w", "frontend_ip": "10.96.92.233", "frontend_port": 80, "proto": "TCP", "slot": 0,
-         "backend_ip": "0.0.0.0", "backend_port": 0, "rev_nat": 2, "flags": "ClusterIP, non-routable"},
-        {"node": "w", "frontend_ip": "10.96.92.233", "frontend_port": 80, "proto": "TCP", "slot": 1,
-         "backend_ip": "10.244.1.182", "backend_port": 80, "backend_id": 1, "rev_nat": 2},
-        {"node": "w", "frontend_ip": "10.96.92.233", "frontend_port": 80, "proto": "TCP", "slot": 2,
-         "backend_ip": "10.244.2.5", "backend_port": 80, "backend_id": 2, "rev_nat": 2},
-    ])
+    lb = tables.LB.frame(
+        [
+            {
+                "node": "w",
+                "frontend_ip": "10.96.92.233",
+                "frontend_port": 80,
+                "proto": "TCP",
+                "slot": 0,
+                "backend_ip": "0.0.0.0",
+                "backend_port": 0,
+                "rev_nat": 2,
+                "flags": "ClusterIP, non-routable",
+            },
+            {
+                "node": "w",
+                "frontend_ip": "10.96.92.233",
+                "frontend_port": 80,
+                "proto": "TCP",
+                "slot": 1,
+                "backend_ip": "10.244.1.182",
+                "backend_port": 80,
+                "backend_id": 1,
+                "rev_nat": 2,
+            },
+            {
+                "node": "w",
+                "frontend_ip": "10.96.92.233",
+                "frontend_port": 80,
+                "proto": "TCP",
+                "slot": 2,
+                "backend_ip": "10.244.2.5",
+                "backend_port": 80,
+                "backend_id": 2,
+                "rev_nat": 2,
+            },
+        ]
+    )
     sankey = lb_sankey(lb).data[0]
     assert list(sankey.node.label) == ["10.96.92.233:80/TCP", "10.244.1.182:80", "10.244.2.5:80"]
     assert list(sankey.link.source) == [0, 0] and list(sankey.link.target) == [1, 2]
-    nat = tables.NAT.frame([
-        {"node": "w", "proto": "TCP", "direction": "OUT", "src_ip": "10.244.1.71", "src_port": 4000,
-         "dst_ip": "172.18.0.100", "dst_port": 80, "xlate": "SRC", "xlate_ip": "172.18.0.3", "xlate_port": 4000},
-        {"node": "w", "proto": "TCP", "direction": "IN", "src_ip": "172.18.0.100", "src_port": 80,
-         "dst_ip": "172.18.0.3", "dst_port": 4000, "xlate": "DST", "xlate_ip": "10.244.1.71", "xlate_port": 4000}])
+    nat = tables.NAT.frame(
+        [
+            {
+                "node": "w",
+                "proto": "TCP",
+                "direction": "OUT",
+                "src_ip": "10.244.1.71",
+                "src_port": 4000,
+                "dst_ip": "172.18.0.100",
+                "dst_port": 80,
+                "xlate": "SRC",
+                "xlate_ip": "172.18.0.3",
+                "xlate_port": 4000,
+            },
+            {
+                "node": "w",
+                "proto": "TCP",
+                "direction": "IN",
+                "src_ip": "172.18.0.100",
+                "src_port": 80,
+                "dst_ip": "172.18.0.3",
+                "dst_port": 4000,
+                "xlate": "DST",
+                "xlate_ip": "10.244.1.71",
+                "xlate_port": 4000,
+            },
+        ]
+    )
     assert list(nat_sankey(nat).data[0].node.label) == ["10.244.1.71:4000", "172.18.0.3:4000"]
-    metrics = tables.METRICS.frame([
-        {"node": "w", "reason": "Forwarded", "direction": "EGRESS", "packets": 10, "bytes": 1000},
-        {"node": "w", "reason": "Forwarded", "direction": "INGRESS", "packets": 8, "bytes": 800},
-        {"node": "w", "reason": "No route", "direction": "EGRESS", "packets": 1, "bytes": 60}])
+    metrics = tables.METRICS.frame(
+        [
+            {"node": "w", "reason": "Forwarded", "direction": "EGRESS", "packets": 10, "bytes": 1000},
+            {"node": "w", "reason": "Forwarded", "direction": "INGRESS", "packets": 8, "bytes": 800},
+            {"node": "w", "reason": "No route", "direction": "EGRESS", "packets": 1, "bytes": 60},
+        ]
+    )
     bars = {t.name: t for t in metrics_bars(metrics).data}
     assert list(bars["EGRESS"].x) == ["Forwarded", "No route"] and list(bars["EGRESS"].y) == [10, 1]
     assert plot_map("endpoints", tables.ENDPOINTS.frame()).data[0].type == "table"

@@ -1,4 +1,5 @@
 """cluster/ as the single source of truth: parsing, and the blog's exact values."""
+
 from __future__ import annotations
 
 import re
@@ -107,16 +108,21 @@ spec:
 """
 
 
-@pytest.mark.parametrize("text, message", [
-    ("kind: Pod\nmetadata: {name: x\n", "not valid YAML"),
-    ("- just\n- a list\n", "must be a mapping"),
-    ("kind: ConfigMap\nmetadata: {name: x}\n", "kind 'ConfigMap' is not supported"),
-    (POD.format(name="x", image="nginx:1.25"), "image 'nginx:1.25' cannot run"),
-    (POD.format(name="x;rm", image="nicolaka/netshoot"), "invalid metadata.name"),
-    (POD.format(name="x", image="nicolaka/netshoot") + "---\n" + POD.format(name="x", image="nicolaka/netshoot"),
-     "defined twice"),
-    ("kind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}]}\n", "ClusterIP only"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("kind: Pod\nmetadata: {name: x\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("kind: ConfigMap\nmetadata: {name: x}\n", "kind 'ConfigMap' is not supported"),
+        (POD.format(name="x", image="nginx:1.25"), "image 'nginx:1.25' cannot run"),
+        (POD.format(name="x;rm", image="nicolaka/netshoot"), "invalid metadata.name"),
+        (
+            POD.format(name="x", image="nicolaka/netshoot") + "---\n" + POD.format(name="x", image="nicolaka/netshoot"),
+            "defined twice",
+        ),
+        ("kind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}]}\n", "ClusterIP only"),
+    ],
+)
 def test_bad_manifests_are_one_clear_error(tmp_path, text, message):
     with pytest.raises(LabError, match=message) as e:
         spec.load_manifests([_write(tmp_path, text)])

@@ -1,4 +1,5 @@
 """The capture panel and the map explorer, driven from Python: set values, click, read."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,9 @@ class FakeMaps:
         return tables.CT.frame(self.store["ct"])
 
     def metrics(self):
-        return tables.METRICS.frame([{"node": self.node, "reason": "Forwarded", "direction": "EGRESS",
-                                      "packets": 3, "bytes": 180}])
+        return tables.METRICS.frame(
+            [{"node": self.node, "reason": "Forwarded", "direction": "EGRESS", "packets": 3, "bytes": 180}]
+        )
 
     def lb(self):
         return tables.LB.frame()
@@ -38,8 +40,20 @@ class FakeLab:
     """Just the surface the explorer uses; a real lab is exercised in the datapath tests."""
 
     def __init__(self):
-        self.store = {"ct": [{"node": "kind-worker", "proto": "TCP", "direction": "OUT", "src_ip": "10.244.1.71",
-                              "src_port": 4000, "dst_ip": "10.244.1.182", "dst_port": 80}], "flushed": []}
+        self.store = {
+            "ct": [
+                {
+                    "node": "kind-worker",
+                    "proto": "TCP",
+                    "direction": "OUT",
+                    "src_ip": "10.244.1.71",
+                    "src_port": 4000,
+                    "dst_ip": "10.244.1.182",
+                    "dst_port": 80,
+                }
+            ],
+            "flushed": [],
+        }
         self.nodes = tables.NODES.frame([{"name": "kind-worker"}, {"name": "kind-worker2"}])
 
     def maps(self, node):
@@ -54,7 +68,7 @@ def test_map_explorer_refresh_plot_and_confirmed_flush():
     ex.map.value = "ct"
     ex.refresh_button.click()
     assert len(ex.table) == 1 and ex.figure.data[0].name == "OUT"
-    ex.flush_button.click()                       # asks first, flushes nothing yet
+    ex.flush_button.click()  # asks first, flushes nothing yet
     assert lab.store["flushed"] == [] and ex.confirm_button.layout.display == ""
     ex.cancel_button.click()
     assert lab.store["flushed"] == [] and ex.confirm_button.layout.display == "none"
@@ -63,7 +77,7 @@ def test_map_explorer_refresh_plot_and_confirmed_flush():
     assert lab.store["flushed"] == [("kind-worker", "ct")] and len(ex.table) == 0
     ex.map.value = "metrics"
     assert list(ex.figure.data[0].x) == ["Forwarded"]
-    ex.map.value = "endpoints"                    # a failing read is one line in the panel
+    ex.map.value = "endpoints"  # a failing read is one line in the panel
     assert "no such map here" in ex.status.value
     ex.map.value = "lb"
     ex.flush_button.click()
@@ -71,12 +85,32 @@ def test_map_explorer_refresh_plot_and_confirmed_flush():
 
 
 def test_lanes_follow_the_path():
-    pods = tables.PODS.frame([{"name": "client-pod", "node": "kind-worker", "lxc": "lxcaaa"},
-                              {"name": "web", "node": "kind-worker2", "lxc": "lxcbbb"}])
-    got = order_lanes(["web:eth0", "kind-worker2:lxcbbb", "kind-worker2:eth0", "kind-worker:eth0",
-                       "kind-worker:lxcaaa", "client-pod:eth0"], "client-pod", pods)
-    assert got == ["client-pod:eth0", "kind-worker:lxcaaa", "kind-worker:eth0", "kind-worker2:eth0",
-                   "kind-worker2:lxcbbb", "web:eth0"]
+    pods = tables.PODS.frame(
+        [
+            {"name": "client-pod", "node": "kind-worker", "lxc": "lxcaaa"},
+            {"name": "web", "node": "kind-worker2", "lxc": "lxcbbb"},
+        ]
+    )
+    got = order_lanes(
+        [
+            "web:eth0",
+            "kind-worker2:lxcbbb",
+            "kind-worker2:eth0",
+            "kind-worker:eth0",
+            "kind-worker:lxcaaa",
+            "client-pod:eth0",
+        ],
+        "client-pod",
+        pods,
+    )
+    assert got == [
+        "client-pod:eth0",
+        "kind-worker:lxcaaa",
+        "kind-worker:eth0",
+        "kind-worker2:eth0",
+        "kind-worker2:lxcbbb",
+        "web:eth0",
+    ]
 
 
 @pytest.mark.root
@@ -88,14 +122,13 @@ def test_capture_panel_on_a_real_lab():
         other = pods[(pods.app == "whoami") & (pods.node == "kind-worker2")]
         panel.command.value = f"curl -s http://{other.ip.iloc[0]}"
         client = pods.loc["client-pod"]
-        panel.points.value = ("client-pod:eth0", f"kind-worker:{client.lxc}", "kind-worker:eth0",
-                              "kind-worker2:eth0")
+        panel.points.value = ("client-pod:eth0", f"kind-worker:{client.lxc}", "kind-worker:eth0", "kind-worker2:eth0")
         panel.run_button.click()
         assert "exit 0" in panel.status.value, panel.status.value
         pk = panel.packets
         assert set(pk.point) == set(panel.points.value)
         syn = pk[pk.tcp_flags == "[S]"]
-        assert len(syn) == 4          # the SYN crossed all four interfaces (kernel routing)
+        assert len(syn) == 4  # the SYN crossed all four interfaces (kernel routing)
         assert [panel.tabs.get_title(i) for i in range(4)] == list(panel.points.value)
         assert isinstance(panel.figure.data, tuple) and len(panel.figure.data) > 0
         panel.command.value = ""

@@ -1,4 +1,5 @@
 """The namespace wiring and name files, from the plan (no root needed)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,10 +22,12 @@ def test_node_commands_native_routing(lab_plan):
     w = lab_plan.node("kind-worker")
     cmds = topology.node_commands(names, lab_plan, w)
     assert f"addr add {w.router_ip}/32 dev cilium_host scope link" in cmds
-    assert "route add 10.244.0.0/24 via 172.18.0.2 dev eth0" in cmds   # autoDirectNodeRoutes
+    assert "route add 10.244.0.0/24 via 172.18.0.2 dev eth0" in cmds  # autoDirectNodeRoutes
     assert "route add 10.244.2.0/24 via 172.18.0.4 dev eth0" in cmds
-    assert not any("10.244.1.0/24" in c for c in cmds)                 # not its own CIDR
-    assert any(c.startswith("link add eth0 address 02:42:ac:12:00:03 type veth") and "netns lk.x.net" in c for c in cmds)
+    assert not any("10.244.1.0/24" in c for c in cmds)  # not its own CIDR
+    assert any(
+        c.startswith("link add eth0 address 02:42:ac:12:00:03 type veth") and "netns lk.x.net" in c for c in cmds
+    )
 
 
 def test_pod_commands_like_cilium(lab_plan):
@@ -33,10 +36,13 @@ def test_pod_commands_like_cilium(lab_plan):
     node = lab_plan.node(client.node)
     lxc = topology.lxc_commands(names, client)
     assert lxc[0] == f"link add {client.lxc} type veth peer name eth0 netns lk.x.pod.native.client-pod"
-    assert f"route add {client.ip}/32 dev {client.lxc}" in lxc       # endpointRoutes
+    assert f"route add {client.ip}/32 dev {client.lxc}" in lxc  # endpointRoutes
     pod = topology.pod_commands(client, node)
     assert f"addr add {client.ip}/32 dev eth0" in pod
-    assert pod[-2:] == [f"route add {node.router_ip} dev eth0 scope link", f"route add default via {node.router_ip} dev eth0"]
+    assert pod[-2:] == [
+        f"route add {node.router_ip} dev eth0 scope link",
+        f"route add default via {node.router_ip} dev eth0",
+    ]
 
 
 def test_hosts_give_service_and_reverse_pod_names(lab_plan):

@@ -1,9 +1,10 @@
 /* Shared types and constants of labkit's datapath, modelled on cilium bpf/lib/common.h.
  *
- * Struct layouts are byte-for-byte the ones Cilium 1.17 uses (see the cilium-reference,
- * section 3), so our map dumps decode like Cilium's and the CLI prints the same fields.
- Lab-wide values (NATIVE_CIDR_*, SERVICE_CIDR_*, ENABLE_* features) come from -D flags
- * set by labkit/datapath/build.py, as Cilium writes them into its config headers;
+ * Struct layouts are byte-for-byte the ones Cilium 1.17 uses (Cilium's bpf/lib/common.h,
+ * bpf/lib/nat.h, bpf/lib/lb.h), so our map dumps decode like Cilium's and the CLI prints the
+ * same fields; labkit/embedded/ebpf/layouts.py mirrors them (a test compares the two).
+ * Lab-wide values (NATIVE_CIDR_*, SERVICE_CIDR_*, ENABLE_* features) come from -D flags
+ * set by labkit/embedded/ebpf/build.py, as Cilium writes them into its config headers;
  * per-node values are in the labkit_node_config map (maps.h).
  * Addresses in these macros are __be32 values read as host u32 (memory order).
  */

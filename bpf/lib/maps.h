@@ -11,7 +11,7 @@
 #include "common.h"
 
 /* bcc compiles the programs once per feature set into a template (maps unpinned);
- * labkit/datapath/loader.py then creates each node's maps from the template's shapes,
+ * labkit/embedded/ebpf/loader.py then creates each node's maps from the template's shapes,
  * pins them under /sys/fs/bpf/labkit/<lab>/<node>/ and rebinds the program's map
  * references to them, the way Cilium's loader relocates its ELF per endpoint. */
 #define LK_MAP(type, key, value, name, entries, flags) BPF_F_TABLE(type, key, value, name, entries, flags)
@@ -33,7 +33,7 @@ LK_MAP("percpu_hash", struct metrics_key, struct metrics_value, cilium_metrics, 
 LK_MAP("array", __u32, struct node_config, labkit_node_config, 1, 0);
 
 /* cilium_events: Cilium uses a perf event array read by the agent; we use a ring buffer
- * (one per node) drained by the lab's agent process (labkit/datapath/agent.py). */
+ * (one per node) drained by the lab's agent process (labkit/embedded/ebpf/agent.py). */
 BPF_RINGBUF_OUTPUT(cilium_events, 256);
 
 static __always_inline __u32 node_ipv4(void)

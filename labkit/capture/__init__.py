@@ -3,6 +3,7 @@
 ``Capture`` arms AF_PACKET sockets in the capture points' namespaces; ``read_packets``
 turns a pcap/pcapng file into the same PACKETS table a capture gives.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Small and explicit on purpose: each function returns bytes for one layer with correct
 lengths and checksums, so decoded fields can be asserted exactly (and checked by tcpdump).
 """
+
 from __future__ import annotations
 
 import socket
@@ -35,20 +36,29 @@ def ether(dst: str, src: str, ethertype: int, payload: bytes) -> bytes:
     return mac(dst) + mac(src) + struct.pack("!H", ethertype) + payload
 
 
-def arp(op: int, sender_mac: str, sender_ip: str, target_mac: str, target_ip: str,
-        eth_dst: str | None = None) -> bytes:
+def arp(op: int, sender_mac: str, sender_ip: str, target_mac: str, target_ip: str, eth_dst: str | None = None) -> bytes:
     """An ARP frame (op 1 request, 2 reply); requests go to broadcast by default."""
-    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + mac(sender_mac) + ip4(sender_ip) \
-        + mac(target_mac) + ip4(target_ip)
+    body = (
+        struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + mac(sender_mac) + ip4(sender_ip) + mac(target_mac) + ip4(target_ip)
+    )
     dst = eth_dst or (BROADCAST if op == 1 else target_mac)
     return ether(dst, sender_mac, 0x0806, body)
 
 
-def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0, ttl: int = 64,
-         df: bool = True, frag_offset: int = 0, more_frags: bool = False) -> bytes:
+def ipv4(
+    src: str,
+    dst: str,
+    proto: int,
+    payload: bytes,
+    *,
+    ident: int = 0,
+    ttl: int = 64,
+    df: bool = True,
+    frag_offset: int = 0,
+    more_frags: bool = False,
+) -> bytes:
     frag = (0x4000 if df else 0) | (0x2000 if more_frags else 0) | (frag_offset // 8)
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, frag, ttl, proto, 0,
-                      ip4(src), ip4(dst))
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, frag, ttl, proto, 0, ip4(src), ip4(dst))
     return hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:] + payload
 
 
@@ -56,8 +66,20 @@ def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
     return ip4(src) + ip4(dst) + struct.pack("!BBH", 0, proto, length)
 
 
-def tcp(src: str, dst: str, sport: int, dport: int, *, flags: str = "A", seq: int = 0, ack: int = 0,
-        win: int = 64240, options: bytes = b"", payload: bytes = b"", urg: int = 0) -> bytes:
+def tcp(
+    src: str,
+    dst: str,
+    sport: int,
+    dport: int,
+    *,
+    flags: str = "A",
+    seq: int = 0,
+    ack: int = 0,
+    win: int = 64240,
+    options: bytes = b"",
+    payload: bytes = b"",
+    urg: int = 0,
+) -> bytes:
     """A TCP segment (header + payload) with its checksum; ``flags`` like "S", "SA", "PA"."""
     if len(options) % 4:
         options += b"\0" * (4 - len(options) % 4)
@@ -81,8 +103,12 @@ def icmp_echo(ident: int, seq: int, payload: bytes = b"", *, reply: bool = False
 
 def syn_options(mss: int = 1460, ts_val: int = 1, ts_ecr: int = 0, wscale: int = 7) -> bytes:
     """Linux's SYN options: mss, sackOK, TS, nop, wscale."""
-    return struct.pack("!BBH", 2, 4, mss) + b"\x04\x02" + struct.pack("!BBII", 8, 10, ts_val, ts_ecr) \
+    return (
+        struct.pack("!BBH", 2, 4, mss)
+        + b"\x04\x02"
+        + struct.pack("!BBII", 8, 10, ts_val, ts_ecr)
         + struct.pack("!BBBB", 1, 3, 3, wscale)
+    )
 
 
 def ts_options(ts_val: int, ts_ecr: int) -> bytes:

@@ -5,6 +5,7 @@ every socket is bound (armed), so traffic started afterwards is captured from it
 packet (ARP, SYN) without racing tcpdump's "listening on" line, and packets of all points
 share one kernel clock, which the ladder diagram needs to order them.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,8 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -28,7 +29,7 @@ from .remote import RemoteTap
 from .sockets import drops, open_packet_socket, receive
 from .table import packets_table
 
-_BATCH = 512   # packets drained from one socket before looking at the others
+_BATCH = 512  # packets drained from one socket before looking at the others
 
 
 class Capture:
@@ -40,27 +41,35 @@ class Capture:
     :meth:`save` (pcap files), :meth:`lines` (tcpdump-like text).
     """
 
-    def __init__(self, points: Sequence[CapturePoint], *, count: int | None = None,
-                 seconds: float | None = None, max_bytes: int | None = None,
-                 snaplen: int = 262144) -> None:
+    def __init__(
+        self,
+        points: Sequence[CapturePoint],
+        *,
+        count: int | None = None,
+        seconds: float | None = None,
+        max_bytes: int | None = None,
+        snaplen: int = 262144,
+    ) -> None:
         self.points = list(points)
         if not self.points:
             raise LabError("nothing to capture: give at least one capture point, e.g. kind-worker:eth0")
         names = [p.point for p in self.points]
         if len(set(names)) != len(names):
-            raise LabError(f"capture points repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}; "
-                           "name each interface once")
+            raise LabError(
+                f"capture points repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}; "
+                "name each interface once"
+            )
         for name, value in (("count", count), ("seconds", seconds), ("max_bytes", max_bytes), ("snaplen", snaplen)):
             if value is not None and value <= 0:
                 raise LabError(f"capture {name} must be positive, got {value}")
         self.count, self.seconds, self.max_bytes, self.snaplen = count, seconds, max_bytes, int(snaplen)
         self._lock = threading.Lock()
         self._data: list[bytes] = []
-        self._meta: list[tuple[int, int, int, int]] = []   # (time_ns, origlen, point, direction)
+        self._meta: list[tuple[int, int, int, int]] = []  # (time_ns, origlen, point, direction)
         self._bytes = 0
         self._drops = [0] * len(self.points)
         self._socks: list[socket.socket] = []
-        self._sock_point: list[int] = []        # point index of each socket
+        self._sock_point: list[int] = []  # point index of each socket
         self._taps: list[RemoteTap] = []
         self._wake: tuple[int, int] | None = None
         self._thread: threading.Thread | None = None
@@ -70,13 +79,13 @@ class Capture:
         self.started_at: float | None = None
 
     # lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> "Capture":
+    def __enter__(self) -> Capture:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> "Capture":
+    def start(self) -> Capture:
         """Open and bind every socket (all or none), then read in the background."""
         if self._thread is not None:
             raise LabError("this capture was already started; make a new Capture to capture again")
@@ -86,7 +95,7 @@ class Capture:
                 if p.netns or not p.exec_prefix:
                     self._socks.append(open_packet_socket(p))
                     self._sock_point.append(i)
-                else:   # reached through a command (live backend): tcpdump streams pcap back
+                else:  # reached through a command (live backend): tcpdump streams pcap back
                     tap = RemoteTap(i, p, self.snaplen, self._add, self.errors)
                     self._taps.append(tap)
                     tap.start()
@@ -98,7 +107,7 @@ class Capture:
         self._thread.start()
         return self
 
-    def stop(self) -> "Capture":
+    def stop(self) -> Capture:
         """Stop reading, close the sockets and wait for the reader thread (idempotent)."""
         if self._thread is not None and self._wake is not None:
             try:
@@ -139,7 +148,7 @@ class Capture:
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception as e:   # never lose the thread silently: say it in .errors
+        except Exception as e:  # never lose the thread silently: say it in .errors
             self.errors.append(f"capture stopped: {e}")
         finally:
             self._done.set()
@@ -158,7 +167,7 @@ class Capture:
             events = poller.poll(wait_ms)
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            for fd, ev in events:
+            for fd, _ev in events:
                 if fd == self._wake[0]:
                     return
                 i = by_fd[fd]
@@ -177,7 +186,7 @@ class Capture:
                 frame, origlen, ts, direction = receive(s, buf)
             except (BlockingIOError, InterruptedError):
                 return "more"
-            except OSError as e:   # e.g. ENETDOWN: the interface was deleted or set down
+            except OSError as e:  # e.g. ENETDOWN: the interface was deleted or set down
                 self.errors.append(f"{self.points[i].point}: {e.strerror}")
                 return "gone"
             if not self._add(frame, origlen, ts, i, direction):
@@ -189,7 +198,7 @@ class Capture:
         the socket loop and by remote taps' threads, hence the lock."""
         with self._lock:
             if self._done.is_set() or (self.count is not None and len(self._data) >= self.count):
-                return False      # a bound was reached (maybe by another tap's thread)
+                return False  # a bound was reached (maybe by another tap's thread)
             if self.max_bytes is not None and self._bytes + len(frame) > self.max_bytes:
                 self._bound()
                 return False
@@ -251,8 +260,9 @@ class Capture:
         paths = []
         for i, p in enumerate(self.points):
             one = frames.select(frames.point == i)
-            one = Frames(one.buf, one.offset, one.caplen, one.origlen, one.time_ns,
-                         one.point * 0, one.direction, [p.point])
+            one = Frames(
+                one.buf, one.offset, one.caplen, one.origlen, one.time_ns, one.point * 0, one.direction, [p.point]
+            )
             path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', p.point)}.{fmt}"
             (write_pcapng if fmt == "pcapng" else write_pcap)(path, one, self.snaplen)
             paths.append(path)

@@ -3,6 +3,7 @@
 Times come from integer nanoseconds (not the table's float seconds) so the microsecond
 digits are exactly tcpdump's, which truncates.
 """
+
 from __future__ import annotations
 
 import time

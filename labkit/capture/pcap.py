@@ -6,6 +6,7 @@ numpy buffer, so :func:`labkit.capture.decode.decode` can gather fields for all 
 Reads little/big-endian, micro/nanosecond files (what tcpdump -w and we write) and, via
 :mod:`labkit.capture.pcapng`, pcapng. Only the Ethernet link type is decoded.
 """
+
 from __future__ import annotations
 
 import struct
@@ -14,11 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LabError
-from .frames import PAD, Frames
+from .frames import LINKTYPE_ETHERNET, PAD, PCAPNG_MAGIC, Frames, u32
+from .pcapng import read_pcapng
 
-LINKTYPE_ETHERNET = 1
 MAGIC_US, MAGIC_NS = 0xA1B2C3D4, 0xA1B23C4D
-PCAPNG_MAGIC = 0x0A0D0D0A
 
 
 def load(path: str | Path) -> np.ndarray:
@@ -28,7 +28,7 @@ def load(path: str | Path) -> np.ndarray:
         size = path.stat().st_size
         buf = np.zeros(size + PAD, dtype=np.uint8)
         with open(path, "rb") as fh:
-            fh.readinto(memoryview(buf)[:size])
+            fh.readinto(buf.data[:size])
     except OSError as e:
         raise LabError(f"cannot read capture file {path}: {e.strerror}; check the path") from None
     return buf
@@ -43,15 +43,14 @@ def read_pcap(path: str | Path, point: str | None = None) -> Frames:
     name = point or Path(path).stem
     magic_le = int.from_bytes(buf[:4].tobytes(), "little")
     if magic_le == PCAPNG_MAGIC:
-        from .pcapng import read_pcapng
         return read_pcapng(buf, name, str(path), force_point=point is not None)
     for endian in "<>":
-        magic = struct.unpack_from(endian + "I", buf, 0)[0]
+        magic = struct.unpack_from(endian + "I", buf.data, 0)[0]
         if magic in (MAGIC_US, MAGIC_NS):
             break
     else:
         raise LabError(f"{path} is not a pcap or pcapng file; write captures with tcpdump -w or labkit")
-    linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
+    linktype = struct.unpack_from(endian + "I", buf.data, 20)[0] & 0x0FFFFFFF
     if linktype != LINKTYPE_ETHERNET:
         raise LabError(f"{path}: link type {linktype} is not Ethernet; capture on one interface (tcpdump -i IFACE)")
     size = len(buf) - PAD
@@ -59,29 +58,20 @@ def read_pcap(path: str | Path, point: str | None = None) -> Frames:
     ts_sec, ts_frac, caplen, origlen = (u32(buf, offsets + k, endian) for k in (0, 4, 8, 12))
     time_ns = ts_sec * 1_000_000_000 + (ts_frac if magic == MAGIC_NS else ts_frac * 1000)
     n = len(offsets)
-    return Frames(buf, offsets + 16, caplen, origlen, time_ns, np.zeros(n, np.int32),
-                  np.zeros(n, np.int8), [name])
-
-
-def u32(buf: np.ndarray, idx: np.ndarray, endian: str) -> np.ndarray:
-    """The 32-bit unsigned integers at ``idx`` (any alignment), as int64."""
-    b = [buf[idx + k].astype(np.int64) for k in range(4)]
-    if endian == "<":
-        b.reverse()
-    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+    return Frames(buf, offsets + 16, caplen, origlen, time_ns, np.zeros(n, np.int32), np.zeros(n, np.int8), [name])
 
 
 def _walk(buf: np.ndarray, size: int, endian: str) -> np.ndarray:
     """Start of every record header (records are chained by their caplen)."""
     caplen_at = struct.Struct(endian + "I").unpack_from
-    mv = memoryview(buf)
-    starts = []
+    mv = buf.data
+    starts: list[int] = []
     add = starts.append
     off = 24
     while off + 16 <= size:
         add(off)
         off += 16 + caplen_at(mv, off + 8)[0]
-    if off > size:   # last record cut short (capture still being written): drop it
+    if off > size:  # last record cut short (capture still being written): drop it
         starts.pop()
     return np.array(starts, dtype=np.int64)
 
@@ -96,10 +86,10 @@ def write_pcap(path: str | Path, frames: Frames, snaplen: int = 262144) -> Path:
     hdr[:, 2] = frames.caplen
     hdr[:, 3] = frames.origlen
     hb = hdr.tobytes()
-    mv = memoryview(frames.buf)
+    mv = frames.buf.data
     with open(path, "wb") as fh:
         fh.write(struct.pack("<IHHiIII", MAGIC_NS, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET))
         for i, (o, c) in enumerate(zip(frames.offset.tolist(), frames.caplen.tolist())):
-            fh.write(hb[16 * i:16 * i + 16])
-            fh.write(mv[o:o + c])
+            fh.write(hb[16 * i : 16 * i + 16])
+            fh.write(mv[o : o + c])
     return path

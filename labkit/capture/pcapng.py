@@ -5,6 +5,7 @@ point and whose packets carry ``epb_flags`` in/out bits; ``tcpdump -r`` reads it
 shows the direction. Reading handles Section Header, Interface Description and Enhanced
 Packet blocks (other blocks are skipped).
 """
+
 from __future__ import annotations
 
 import struct
@@ -13,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LabError
-from .frames import DIR_IN, DIR_OUT, DIR_UNKNOWN, PAD, Frames
-from .pcap import LINKTYPE_ETHERNET, PCAPNG_MAGIC, u32
+from .frames import DIR_IN, DIR_OUT, DIR_UNKNOWN, LINKTYPE_ETHERNET, PAD, PCAPNG_MAGIC, Frames, u32
 
 SHB, IDB, EPB = PCAPNG_MAGIC, 1, 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
@@ -40,31 +40,38 @@ def write_pcapng(path: str | Path, frames: Frames, snaplen: int = 262144) -> Pat
     with open(path, "wb") as fh:
         fh.write(_block(SHB, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + _option(OPT_END, b"")))
         for name in frames.points:
-            opts = (_option(OPT_IF_NAME, name.encode()) + _option(OPT_IF_TSRESOL, bytes([9]))
-                    + _option(OPT_END, b""))
+            opts = _option(OPT_IF_NAME, name.encode()) + _option(OPT_IF_TSRESOL, bytes([9])) + _option(OPT_END, b"")
             fh.write(_block(IDB, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, snaplen) + opts))
-        flags = {DIR_IN: _option(OPT_EPB_FLAGS, struct.pack("<I", 1)) + _option(OPT_END, b""),
-                 DIR_OUT: _option(OPT_EPB_FLAGS, struct.pack("<I", 2)) + _option(OPT_END, b""),
-                 DIR_UNKNOWN: b""}
-        mv = memoryview(frames.buf)
-        for o, c, ol, t, p, d in zip(frames.offset.tolist(), frames.caplen.tolist(),
-                                     frames.origlen.tolist(), frames.time_ns.tolist(),
-                                     frames.point.tolist(), frames.direction.tolist()):
+        flags = {
+            DIR_IN: _option(OPT_EPB_FLAGS, struct.pack("<I", 1)) + _option(OPT_END, b""),
+            DIR_OUT: _option(OPT_EPB_FLAGS, struct.pack("<I", 2)) + _option(OPT_END, b""),
+            DIR_UNKNOWN: b"",
+        }
+        mv = frames.buf.data
+        for o, c, ol, t, p, d in zip(
+            frames.offset.tolist(),
+            frames.caplen.tolist(),
+            frames.origlen.tolist(),
+            frames.time_ns.tolist(),
+            frames.point.tolist(),
+            frames.direction.tolist(),
+        ):
             opt = flags[d]
             size = 32 + _pad4(c) + len(opt)
             fh.write(struct.pack("<IIIIIII", EPB, size, p, t >> 32, t & 0xFFFFFFFF, c, ol))
-            fh.write(mv[o:o + c])
+            fh.write(mv[o : o + c])
             fh.write(bytes(_pad4(c) - c) + opt + struct.pack("<I", size))
     return path
 
 
 def _options(buf: np.ndarray, start: int, end: int, endian: str) -> dict[int, bytes]:
-    out, mv = {}, memoryview(buf)
+    out: dict[int, bytes] = {}
+    mv = buf.data
     while start + 4 <= end:
         code, size = struct.unpack_from(endian + "HH", mv, start)
         if code == OPT_END:
             break
-        out.setdefault(code, bytes(mv[start + 4:start + 4 + size]))
+        out.setdefault(code, bytes(mv[start + 4 : start + 4 + size]))
         start += 4 + _pad4(size)
     return out
 
@@ -78,7 +85,7 @@ def _tick_ns(resol: int) -> tuple[int, int]:
 
 def read_pcapng(buf: np.ndarray, default_point: str, path: str, force_point: bool = False) -> Frames:
     """Frames of a pcapng already loaded in ``buf`` (see :func:`labkit.capture.pcap.load`)."""
-    size, mv = len(buf) - PAD, memoryview(buf)
+    size, mv = len(buf) - PAD, buf.data
     endian, off = "<", 0
     names: list[str] = []
     ticks: list[tuple[int, int]] = []
@@ -121,12 +128,15 @@ def read_pcapng(buf: np.ndarray, default_point: str, path: str, force_point: boo
     direction = np.zeros(len(starts), dtype=np.int8)
     for i in flagged:
         o = int(starts[i])
-        opts = _options(buf, o + 28 + _pad4(int(caplen[i])), o + struct.unpack_from(endian + "I", mv, o + 4)[0] - 4,
-                        endian)
+        opts = _options(
+            buf, o + 28 + _pad4(int(caplen[i])), o + struct.unpack_from(endian + "I", mv, o + 4)[0] - 4, endian
+        )
         if OPT_EPB_FLAGS in opts:
-            direction[i] = {1: DIR_IN, 2: DIR_OUT}.get(struct.unpack(endian + "I", opts[OPT_EPB_FLAGS][:4])[0] & 3,
-                                                      DIR_UNKNOWN)
+            direction[i] = {1: DIR_IN, 2: DIR_OUT}.get(
+                struct.unpack(endian + "I", opts[OPT_EPB_FLAGS][:4])[0] & 3, DIR_UNKNOWN
+            )
     if force_point:
         names, iface = [default_point], np.zeros_like(iface)
-    return Frames(buf, starts + 28, caplen, origlen, time_ns, iface.astype(np.int32), direction,
-                  names or [default_point])
+    return Frames(
+        buf, starts + 28, caplen, origlen, time_ns, iface.astype(np.int32), direction, names or [default_point]
+    )

@@ -5,6 +5,7 @@ Two tcpdumps per point, ``-Q in`` and ``-Q out``, so every packet keeps its dire
 socket engine's do. ``start()`` returns once every tcpdump has said "listening on" (armed,
 like the socket engine), and each stream is parsed record by record into the engine's sink.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,19 +14,32 @@ import struct
 import subprocess
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..backend import CapturePoint
 from ..errors import LabError
 from .frames import DIR_IN, DIR_OUT
 
-Sink = Callable[[bytes, int, int, int, int], bool]   # (frame, origlen, time_ns, point, direction) -> go on?
+Sink = Callable[[bytes, int, int, int, int], bool]  # (frame, origlen, time_ns, point, direction) -> go on?
 MAGICS = {0xA1B2C3D4: ("<", 1000), 0xA1B23C4D: ("<", 1), 0xD4C3B2A1: (">", 1000), 0x4D3CB2A1: (">", 1)}
 
 
 def tcpdump_argv(point: CapturePoint, direction: str, snaplen: int) -> list[str]:
-    return [*point.exec_prefix, "tcpdump", "-i", point.interface, "-Q", direction, "-U", "-n",
-            "--immediate-mode", "-s", str(snaplen), "-w", "-"]
+    return [
+        *point.exec_prefix,
+        "tcpdump",
+        "-i",
+        point.interface,
+        "-Q",
+        direction,
+        "-U",
+        "-n",
+        "--immediate-mode",
+        "-s",
+        str(snaplen),
+        "-w",
+        "-",
+    ]
 
 
 class RemoteTap:
@@ -39,14 +53,19 @@ class RemoteTap:
     def start(self, timeout: float = 15.0) -> None:
         for direction, code in (("in", DIR_IN), ("out", DIR_OUT)):
             try:
-                proc = subprocess.Popen(tcpdump_argv(self.point, direction, self.snaplen), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                proc = subprocess.Popen(
+                    tcpdump_argv(self.point, direction, self.snaplen),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
             except FileNotFoundError as e:
                 raise LabError(f"capture on {self.point.point}: {e.filename} not found", exit_code=1) from None
             self.procs.append(proc)
             _wait_listening(proc, self.point.point, timeout)
-            t = threading.Thread(target=self._read, args=(proc, code), daemon=True,
-                                 name=f"labkit-tap-{self.point.point}-{direction}")
+            t = threading.Thread(
+                target=self._read, args=(proc, code), daemon=True, name=f"labkit-tap-{self.point.point}-{direction}"
+            )
             t.start()
             self.threads.append(t)
 
@@ -110,10 +129,10 @@ def _wait_listening(proc: subprocess.Popen, what: str, timeout: float) -> None:
         ready, _, _ = select.select([fd], [], [], left)
         chunk = os.read(fd, 4096).decode(errors="replace") if ready else ""
         if ready and not chunk:
-            break                      # tcpdump exited
+            break  # tcpdump exited
         text += chunk
         if "listening on" in text:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()   # keep draining
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining
             return
     proc.kill()
     last = [ln for ln in text.strip().splitlines() if ln][-1:] or ["no answer in time"]

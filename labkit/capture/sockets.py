@@ -5,6 +5,7 @@ The socket is created with protocol 0 and only then bound, so it never queues pa
 other interfaces. Kernel timestamps (SO_TIMESTAMPNS) order packets seen at different points
 correctly even though one reader thread drains the sockets in turn.
 """
+
 from __future__ import annotations
 
 import errno
@@ -29,8 +30,10 @@ _ANC = socket.CMSG_SPACE(16)
 def open_packet_socket(point: CapturePoint) -> socket.socket:
     """A non-blocking packet socket on ``point.interface`` inside ``point.netns``."""
     if not point.netns and point.exec_prefix:
-        raise LabError(f"capture point {point.point} has no network namespace path; "
-                       "the socket capture engine needs the embedded backend")
+        raise LabError(
+            f"capture point {point.point} has no network namespace path; "
+            "the socket capture engine needs the embedded backend"
+        )
 
     def make() -> socket.socket:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -45,8 +48,10 @@ def open_packet_socket(point: CapturePoint) -> socket.socket:
         except OSError as e:
             s.close()
             if e.errno == errno.ENODEV:
-                raise LabError(f"no interface {point.interface!r} for capture point {point.point}; "
-                               "list the interfaces with `labkit exec NODE -- ip -br link`") from None
+                raise LabError(
+                    f"no interface {point.interface!r} for capture point {point.point}; "
+                    "list the interfaces with `labkit exec NODE -- ip -br link`"
+                ) from None
             raise LabError(f"cannot capture on {point.point}: {e.strerror}; run as root") from None
         return s
 
@@ -68,10 +73,10 @@ def receive(s: socket.socket, buf: bytearray) -> tuple[bytes, int, int, int]:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
             sec, nsec = struct.unpack_from("qq", data)
             stamp = sec * 1_000_000_000 + nsec
-            if abs(stamp - now) < 60_000_000_000:   # a real-time stamp, not an EDT leftover
+            if abs(stamp - now) < 60_000_000_000:  # a real-time stamp, not an EDT leftover
                 ts = stamp
     direction = DIR_OUT if addr[2] == PACKET_OUTGOING else DIR_IN
-    return bytes(buf[:min(n, len(buf))]), n, ts, direction
+    return bytes(buf[: min(n, len(buf))]), n, ts, direction
 
 
 def drops(s: socket.socket) -> int:

@@ -1,7 +1,8 @@
 """Frames -> the PACKETS table (:data:`labkit.tables.PACKETS`), for captures and pcap files alike."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,8 +35,11 @@ def packets_table(frames: Frames, points: Mapping[str, CapturePoint] | None = No
     l3 = f.is_ip | f.is_arp
     src = np.where(l3, text_of(f.ip_src, ip_text), "")
     dst = np.where(l3, text_of(f.ip_dst, ip_text), "")
-    proto = np.where(f.is_arp, "ARP", np.array([f"0x{e & 0xFFFF:04x}" for e in range(0x10000)], dtype=object)[
-        np.clip(f.ethertype, 0, 0xFFFF)])
+    proto = np.where(
+        f.is_arp,
+        "ARP",
+        np.array([f"0x{e & 0xFFFF:04x}" for e in range(0x10000)], dtype=object)[np.clip(f.ethertype, 0, 0xFFFF)],
+    )
     ip_names = np.array([_PROTO.get(p, f"ip-proto-{p}") for p in range(256)], dtype=object)
     proto = np.where(f.is_ip, ip_names[f.ip_proto & 0xFF], proto)
     proto = np.where(f.ethertype < 0, "", proto)
@@ -46,8 +50,9 @@ def packets_table(frames: Frames, points: Mapping[str, CapturePoint] | None = No
         "point": _point_column(frames, frames.points),
         "node": _point_column(frames, [m.node if m else "" for m in meta]),
         "pod": _point_column(frames, [m.pod if m else "" for m in meta]),
-        "interface": _point_column(frames, [m.interface if m else p.rpartition(":")[2]
-                                            for p, m in zip(frames.points, meta)]),
+        "interface": _point_column(
+            frames, [m.interface if m else p.rpartition(":")[2] for p, m in zip(frames.points, meta)]
+        ),
         "direction": DIRECTIONS[frames.direction],
         "src_mac": text_of(f.src_mac, mac_text),
         "dst_mac": text_of(f.dst_mac, mac_text),
@@ -64,4 +69,3 @@ def packets_table(frames: Frames, points: Mapping[str, CapturePoint] | None = No
         "summary": summaries(frames, f, src, dst),
     }
     return PACKETS.frame(pd.DataFrame(cols))
-

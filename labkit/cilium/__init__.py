@@ -11,6 +11,7 @@ cannot drift apart:
 - ``text``: `cilium-dbg` / `cilium monitor` / `hubble observe` text and JSON, from labkit's
   tables.
 """
+
 from __future__ import annotations
 
 from .conntrack import CT_FLAG_NAMES, ct_flag_names

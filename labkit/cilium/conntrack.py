@@ -1,10 +1,22 @@
 """Conntrack vocabulary: CtEntry flag names (Cilium pkg/maps/ctmap/types.go)."""
+
 from __future__ import annotations
 
 # CtEntry flag bits, in order (RxClosing = 1 << iota, ...); "" is a reserved bit Cilium
 # does not name.
-CT_FLAG_NAMES = ["RxClosing", "TxClosing", "Nat64", "LBLoopback", "SeenNonSyn", "NodePort", "ProxyRedirect",
-                 "DSRInternal", "FromL7LB", "", "FromTunnel"]
+CT_FLAG_NAMES = [
+    "RxClosing",
+    "TxClosing",
+    "Nat64",
+    "LBLoopback",
+    "SeenNonSyn",
+    "NodePort",
+    "ProxyRedirect",
+    "DSRInternal",
+    "FromL7LB",
+    "",
+    "FromTunnel",
+]
 
 
 def ct_flag_names(flags: int) -> str:

@@ -5,6 +5,7 @@ From Cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_
 ``#define DROP_*`` and ``FILE_*`` of bpf/lib/common.h) is checked against these tables by
 tests/test_datapath_units.py.
 """
+
 from __future__ import annotations
 
 DROP_REASONS = {
@@ -29,10 +30,18 @@ FILES = {1: "bpf_host.c", 2: "bpf_lxc.c", 5: "bpf_sock.c"}
 
 # enum trace_point -> (monitor observationPoint, Hubble TraceObservationPoint)
 OBS_POINTS = {
-    0: ("to-endpoint", "TO_ENDPOINT"), 1: ("to-proxy", "TO_PROXY"), 2: ("to-host", "TO_HOST"),
-    3: ("to-stack", "TO_STACK"), 4: ("to-overlay", "TO_OVERLAY"), 5: ("from-endpoint", "FROM_ENDPOINT"),
-    6: ("from-proxy", "FROM_PROXY"), 7: ("from-host", "FROM_HOST"), 8: ("from-stack", "FROM_STACK"),
-    9: ("from-overlay", "FROM_OVERLAY"), 10: ("from-network", "FROM_NETWORK"), 11: ("to-network", "TO_NETWORK"),
+    0: ("to-endpoint", "TO_ENDPOINT"),
+    1: ("to-proxy", "TO_PROXY"),
+    2: ("to-host", "TO_HOST"),
+    3: ("to-stack", "TO_STACK"),
+    4: ("to-overlay", "TO_OVERLAY"),
+    5: ("from-endpoint", "FROM_ENDPOINT"),
+    6: ("from-proxy", "FROM_PROXY"),
+    7: ("from-host", "FROM_HOST"),
+    8: ("from-stack", "FROM_STACK"),
+    9: ("from-overlay", "FROM_OVERLAY"),
+    10: ("from-network", "FROM_NETWORK"),
+    11: ("to-network", "TO_NETWORK"),
 }
 TRACE_STATES = {0: "new", 1: "established", 2: "reply", 3: "related", 4: "reopened", 5: "unknown"}
 

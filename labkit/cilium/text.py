@@ -6,6 +6,7 @@ Cilium's TablePrinter (so data rows end in spaces); CT lines end with " " as Cil
 JSON (-o json) follows Cilium's shapes: {key: [value]} maps for endpoint/ipcache/lb,
 raw structs for CT and NAT, models.Service for service list.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,10 @@ def tabwriter(rows: list[list[str]], trailing: bool = True) -> str:
 def endpoint_value(r) -> str:
     if r.is_host:
         return "(localhost)"
-    return (f"id={int(r.endpoint_id):<5d} sec_id={int(r.identity):<5d} flags=0x{int(r.flags):04X} "
-            f"ifindex={int(r.ifindex):<3d} mac={r.mac} nodemac={r.node_mac} parent_ifindex=0")
+    return (
+        f"id={int(r.endpoint_id):<5d} sec_id={int(r.identity):<5d} flags=0x{int(r.flags):04X} "
+        f"ifindex={int(r.ifindex):<3d} mac={r.mac} nodemac={r.node_mac} parent_ifindex=0"
+    )
 
 
 def endpoint_list(df: pd.DataFrame, output: str = "text") -> str:
@@ -61,12 +64,14 @@ def endpoint_list(df: pd.DataFrame, output: str = "text") -> str:
 def ct_line(r, time_diff_now: int | None = None, last_rx: int = 0, last_tx: int = 0) -> str:
     rel = "related " if r.related else ""
     diff = f" (remaining: {int(r.expires) - time_diff_now} sec(s))" if time_diff_now is not None else ""
-    return (f"{r.proto} {r.direction} {r.src_ip}:{int(r.src_port)} -> {r.dst_ip}:{int(r.dst_port)} {rel}"
-            f"expires={int(r.expires)}{diff} Packets={int(r.packets)} Bytes={int(r.bytes)} "
-            f"RxFlagsSeen=0x{int(r.rx_flags_seen):02x} LastRxReport={int(last_rx)} "
-            f"TxFlagsSeen=0x{int(r.tx_flags_seen):02x} LastTxReport={int(last_tx)} "
-            f"Flags=0x{int(r.flags):04x} [ {r.flag_names + ' ' if r.flag_names else ''}] RevNAT={int(r.rev_nat)} "
-            f"SourceSecurityID={int(r.src_identity)} IfIndex={int(r.ifindex)} BackendID={int(r.backend_id)} ")
+    return (
+        f"{r.proto} {r.direction} {r.src_ip}:{int(r.src_port)} -> {r.dst_ip}:{int(r.dst_port)} {rel}"
+        f"expires={int(r.expires)}{diff} Packets={int(r.packets)} Bytes={int(r.bytes)} "
+        f"RxFlagsSeen=0x{int(r.rx_flags_seen):02x} LastRxReport={int(last_rx)} "
+        f"TxFlagsSeen=0x{int(r.tx_flags_seen):02x} LastTxReport={int(last_tx)} "
+        f"Flags=0x{int(r.flags):04x} [ {r.flag_names + ' ' if r.flag_names else ''}] RevNAT={int(r.rev_nat)} "
+        f"SourceSecurityID={int(r.src_identity)} IfIndex={int(r.ifindex)} BackendID={int(r.backend_id)} "
+    )
 
 
 def ct_list(df: pd.DataFrame, output: str = "text", time_diff_now: int | None = None) -> str:
@@ -93,36 +98,71 @@ def _raw16(port: int) -> int:
 def _ct_record(r) -> dict:
     flags = {"OUT": 0, "IN": 1, "SVC": 4}[r.direction] | (2 if r.related else 0)
     if r.direction == "SVC":
-        key = {"DestAddr": _ip_list(r.dst_ip), "SourceAddr": _ip_list(r.src_ip), "DestPort": _raw16(r.src_port),
-               "SourcePort": _raw16(r.dst_port)}
+        key = {
+            "DestAddr": _ip_list(r.dst_ip),
+            "SourceAddr": _ip_list(r.src_ip),
+            "DestPort": _raw16(r.src_port),
+            "SourcePort": _raw16(r.dst_port),
+        }
     else:
-        key = {"DestAddr": _ip_list(r.src_ip), "SourceAddr": _ip_list(r.dst_ip), "DestPort": _raw16(r.dst_port),
-               "SourcePort": _raw16(r.src_port)}
+        key = {
+            "DestAddr": _ip_list(r.src_ip),
+            "SourceAddr": _ip_list(r.dst_ip),
+            "DestPort": _raw16(r.dst_port),
+            "SourcePort": _raw16(r.src_port),
+        }
     key.update(NextHeader={"TCP": 6, "UDP": 17, "ICMP": 1}.get(r.proto, 0), Flags=flags)
-    val = {"Reserved0": 0, "BackendID": int(r.backend_id), "Packets": int(r.packets), "Bytes": int(r.bytes),
-           "Lifetime": int(r.expires), "Flags": int(r.flags), "RevNAT": _raw16(r.rev_nat), "IfIndex": int(r.ifindex),
-           "TxFlagsSeen": int(r.tx_flags_seen), "RxFlagsSeen": int(r.rx_flags_seen),
-           "SourceSecurityID": int(r.src_identity), "LastTxReport": 0, "LastRxReport": 0}
+    val = {
+        "Reserved0": 0,
+        "BackendID": int(r.backend_id),
+        "Packets": int(r.packets),
+        "Bytes": int(r.bytes),
+        "Lifetime": int(r.expires),
+        "Flags": int(r.flags),
+        "RevNAT": _raw16(r.rev_nat),
+        "IfIndex": int(r.ifindex),
+        "TxFlagsSeen": int(r.tx_flags_seen),
+        "RxFlagsSeen": int(r.rx_flags_seen),
+        "SourceSecurityID": int(r.src_identity),
+        "LastTxReport": 0,
+        "LastRxReport": 0,
+    }
     return {"Key": key, "Value": val}
 
 
 # ------------------------------------------------------------------ nat list
 def nat_line(r) -> str:
     created = f"{int(r.created_ago_s)}sec ago" if pd.notna(r.created_ago_s) else "? (raw 0)"
-    return (f"{r.proto} {r.direction} {r.src_ip}:{int(r.src_port)} -> {r.dst_ip}:{int(r.dst_port)} "
-            f"XLATE_{r.xlate} {r.xlate_ip}:{int(r.xlate_port)} Created={created} NeedsCT={int(r.needs_ct)}")
+    return (
+        f"{r.proto} {r.direction} {r.src_ip}:{int(r.src_port)} -> {r.dst_ip}:{int(r.dst_port)} "
+        f"XLATE_{r.xlate} {r.xlate_ip}:{int(r.xlate_port)} Created={created} NeedsCT={int(r.needs_ct)}"
+    )
 
 
 def nat_list(df: pd.DataFrame, output: str = "text") -> str:
     if output == "json":
         recs = []
         for r in df.itertuples():
-            recs.append({"Key": {"DestAddr": _ip_list(r.dst_ip), "SourceAddr": _ip_list(r.src_ip),
-                                 "DestPort": _raw16(r.dst_port), "SourcePort": _raw16(r.src_port),
-                                 "NextHeader": {"TCP": 6, "UDP": 17, "ICMP": 1}.get(r.proto, 0),
-                                 "Flags": 1 if r.direction == "IN" else 0},
-                         "Value": {"Created": 0, "NeedsCT": int(r.needs_ct), "Pad1": 0, "Pad2": 0,
-                                   "Addr": _ip_list(r.xlate_ip), "Port": _raw16(r.xlate_port)}})
+            recs.append(
+                {
+                    "Key": {
+                        "DestAddr": _ip_list(r.dst_ip),
+                        "SourceAddr": _ip_list(r.src_ip),
+                        "DestPort": _raw16(r.dst_port),
+                        "SourcePort": _raw16(r.src_port),
+                        "NextHeader": {"TCP": 6, "UDP": 17, "ICMP": 1}.get(r.proto, 0),
+                        "Flags": 1 if r.direction == "IN" else 0,
+                    },
+                    "Value": {
+                        "Created": 0,
+                        "NeedsCT": int(r.needs_ct),
+                        "Pad1": 0,
+                        "Pad2": 0,
+                        "Addr": _ip_list(r.xlate_ip),
+                        "Port": _raw16(r.xlate_port),
+                    },
+                }
+            )
         return json.dumps(recs, indent=2)
     return "".join(nat_line(r) + "\n" for r in df.itertuples()) + "\n"
 
@@ -160,15 +200,26 @@ def service_list(df: pd.DataFrame, output: str = "text") -> str:
         master = g[g.slot == 0]
         sid = int(master.rev_nat.iloc[0]) if len(master) else int(g.rev_nat.iloc[0])
         bes = g[g.slot > 0].sort_values("slot")
-        services.append((sid, f"{ip}:{int(port)}/{proto}", ip, int(port), proto,
-                         [(b.backend_ip, int(b.backend_port)) for b in bes.itertuples() if pd.notna(b.backend_ip)]))
+        services.append(
+            (
+                sid,
+                f"{ip}:{int(port)}/{proto}",
+                ip,
+                int(port),
+                proto,
+                [(b.backend_ip, int(b.backend_port)) for b in bes.itertuples() if pd.notna(b.backend_ip)],
+            )
+        )
     services.sort()
     if output == "json":
         out = []
         for sid, _, ip, port, proto, bes in services:
-            spec = {"backend-addresses": [{"ip": b, "port": p, "protocol": proto, "state": "active"} for b, p in bes],
-                    "flags": {"type": "ClusterIP", "trafficPolicy": "Cluster"},
-                    "frontend-address": {"ip": ip, "port": port, "protocol": proto, "scope": "external"}, "id": sid}
+            spec = {
+                "backend-addresses": [{"ip": b, "port": p, "protocol": proto, "state": "active"} for b, p in bes],
+                "flags": {"type": "ClusterIP", "trafficPolicy": "Cluster"},
+                "frontend-address": {"ip": ip, "port": port, "protocol": proto, "scope": "external"},
+                "id": sid,
+            }
             out.append({"spec": spec, "status": {"realized": spec}})
         return json.dumps(out, indent=2)
     rows = [["ID", "Frontend", "Service Type", "Backend"]]
@@ -186,8 +237,14 @@ def ipcache_list(df: pd.DataFrame, output: str = "text") -> str:
     """Empty text for an empty map (the CLI then says "No entries found." on stderr)."""
     if df.empty and output != "json":
         return ""
-    pairs = [(r.prefix, f"identity={int(r.identity)} encryptkey={int(r.encrypt_key)} "
-                        f"tunnelendpoint={r.tunnel_endpoint} flags={r.flags}") for r in df.itertuples()]
+    pairs = [
+        (
+            r.prefix,
+            f"identity={int(r.identity)} encryptkey={int(r.encrypt_key)} "
+            f"tunnelendpoint={r.tunnel_endpoint} flags={r.flags}",
+        )
+        for r in df.itertuples()
+    ]
     if output == "json":
         return json.dumps({k: [v] for k, v in pairs}, indent=2)
     return tabwriter([["IP PREFIX/ADDRESS", "IDENTITY"]] + [[k, v] for k, v in pairs])
@@ -195,21 +252,36 @@ def ipcache_list(df: pd.DataFrame, output: str = "text") -> str:
 
 def metrics_list(raw: pd.DataFrame, output: str = "text") -> str:
     if output == "json":
-        return json.dumps([{"reason": r.reason, "direction": r.direction.lower(), "packets": int(r.packets),
-                            "bytes": int(r.bytes), "line": int(r.line), "file": r.file} for r in raw.itertuples()],
-                          indent=2)
+        return json.dumps(
+            [
+                {
+                    "reason": r.reason,
+                    "direction": r.direction.lower(),
+                    "packets": int(r.packets),
+                    "bytes": int(r.bytes),
+                    "line": int(r.line),
+                    "file": r.file,
+                }
+                for r in raw.itertuples()
+            ],
+            indent=2,
+        )
     rows = [["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]]
-    rows += [[r.reason, r.direction, str(int(r.packets)), str(int(r.bytes)), str(int(r.line)), r.file]
-             for r in raw.itertuples()]
+    rows += [
+        [r.reason, r.direction, str(int(r.packets)), str(int(r.bytes)), str(int(r.line)), r.file]
+        for r in raw.itertuples()
+    ]
     return tabwriter(rows, trailing=False)
 
 
 # ------------------------------------------------------------------ hubble observe
 def hubble_compact(f: dict) -> str:
     """One flow as `hubble observe` (compact) prints it."""
+
     def end(pod: str, ip: str, port: object, ident: int) -> str:
         host = pod or ip
         return f"{host}:{port} (ID:{ident})" if port is not None and not pd.isna(port) else f"{host} (ID:{ident})"
+
     t = f["time"].strftime("%b %e %H:%M:%S.%f")[:-3]
     arrow = "<-" if f["is_reply"] else "->" if f["is_reply"] is not None else "<>"
     src = end(f["src_pod"], f["src_ip"], f["src_port"], f["src_identity"])

@@ -5,6 +5,7 @@ bad input, 130 interrupted; errors are one line on stderr saying what was wrong 
 to do (``--traceback`` or ``LABKIT_DEBUG=1`` shows the cause). ``-o json`` wherever
 output is a table, with the same schema on both backends.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,16 +40,25 @@ def labkit_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     common, out, node = lab_options(), output_options(), node_options()
-    p = Parser(prog="labkit", description="A teaching lab for Cilium networking.",
-               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p: argparse.ArgumentParser = Parser(
+        prog="labkit",
+        description="A teaching lab for Cilium networking.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"labkit {labkit_version()}")
-    p.add_argument("--traceback", action="store_true", default=os.environ.get("LABKIT_DEBUG") == "1",
-                   help="on an error, also show the exception behind it (or set LABKIT_DEBUG=1)")
+    p.add_argument(
+        "--traceback",
+        action="store_true",
+        default=os.environ.get("LABKIT_DEBUG") == "1",
+        help="on an error, also show the exception behind it (or set LABKIT_DEBUG=1)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every command labkit runs (ip, tc, ...)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[Args], int], help: str,
-            parents: Sequence[argparse.ArgumentParser] = (common,)) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[Args], int], help: str, parents: Sequence[argparse.ArgumentParser] = (common,)
+    ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help, parents=list(parents))
         sp.set_defaults(fn=fn)
         return sp
@@ -75,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: list[str] = []
     if "--" in args_in:
         i = args_in.index("--")
-        args_in, command = args_in[:i], args_in[i + 1:]
+        args_in, command = args_in[:i], args_in[i + 1 :]
     args = parser.parse_args(args_in)
     if command:
         if "command" not in vars(args):

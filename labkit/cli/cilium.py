@@ -7,15 +7,18 @@ All take ``--node NODE`` (default: $LABKIT_NODE, set in `labkit shell NODE`, whe
 ``cilium`` / ``hubble`` wrapper on PATH runs these same commands so the blog's lines work
 as written) and ``--lab``; lists take ``-o json``.
 """
+
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..backend import MapsReader
 from ..errors import ExitStatus, LabError
-from .common import Args, Parser, lab_of, print_text
+from .common import AddCommand, Args, lab_of, print_text
 
 
 def node_of(args: Args) -> str:
@@ -32,6 +35,7 @@ def maps_of(args: Args) -> MapsReader:
 
 def lister(what: str) -> Callable[[Args], int]:
     """`cilium bpf <what> list` (or `cilium service list`)."""
+
     def run(args: Args) -> int:
         text = maps_of(args).text(what, output=args.output, time_diff=getattr(args, "time_diff", False))
         if not text and args.output != "json":
@@ -39,6 +43,7 @@ def lister(what: str) -> Callable[[Args], int]:
         else:
             print_text(text)
         return ExitStatus.SUCCESS
+
     return run
 
 
@@ -47,6 +52,7 @@ def flusher(what: str) -> Callable[[Args], int]:
         for path, n in maps_of(args).flush(what).items():
             print(f"Flushed {n} entries from {path}")
         return ExitStatus.SUCCESS
+
     return run
 
 
@@ -54,11 +60,15 @@ def need_sub(args: Args) -> int:
     raise LabError(f"`labkit {args.cmd}` needs a subcommand; see labkit {args.cmd} --help")
 
 
-def register(add: Callable[..., Parser], common: Parser, out: Parser, node: Parser) -> None:
-    def leaf(parent_sub, name: str, fn: Callable[[Args], int], help: str, parents) -> Parser:  # type: ignore[no-untyped-def]
-        sp = parent_sub.add_parser(name, help=help, description=help, parents=list(parents))
+def register(
+    add: AddCommand, common: argparse.ArgumentParser, out: argparse.ArgumentParser, node: argparse.ArgumentParser
+) -> None:
+    def leaf(
+        parent_sub: Any, name: str, fn: Callable[[Args], int], help: str, parents: Sequence[argparse.ArgumentParser]
+    ) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent_sub.add_parser(name, help=help, description=help, parents=list(parents))
         sp.set_defaults(fn=fn)
-        return sp  # type: ignore[no-any-return]
+        return sp
 
     lists = (common, out, node)
     bpf = add("bpf", need_sub, "read the eBPF datapath's maps, as `cilium bpf ...` prints them", parents=())

@@ -1,12 +1,13 @@
 """What every command module shares: the parent parsers, the lab a command acts on, and
 printing (tables, Cilium's text)."""
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -17,15 +18,19 @@ from ..render import text_table
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and the help says the rest)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def lab_options() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("--lab", default=os.environ.get("LABKIT_LAB"), help="lab name (default: default)")
-    common.add_argument("--backend", choices=("embedded", "kind"), default=os.environ.get("LABKIT_BACKEND"),
-                        help="embedded (default) or kind")
+    common.add_argument(
+        "--backend",
+        choices=("embedded", "kind"),
+        default=os.environ.get("LABKIT_BACKEND"),
+        help="embedded (default) or kind",
+    )
     return common
 
 
@@ -59,4 +64,6 @@ def print_text(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-Args = Any   # argparse.Namespace with the command's own attributes
+Args = Any  # argparse.Namespace with the command's own attributes
+# build_parser's helper: add(name, fn, help, parents=(common,)) -> the command's parser
+AddCommand = Callable[..., argparse.ArgumentParser]

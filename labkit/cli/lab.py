@@ -1,14 +1,15 @@
 """`labkit up | down | apply | status | doctor`: the lab's lifecycle and what it holds."""
+
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Callable
 
 from ..doctor import format_checks
 from ..errors import ExitStatus, LabError
 from ..lab import backend_for
 from ..spec import parse_set
-from .common import Args, lab_flag, lab_of, print_table
+from .common import AddCommand, Args, lab_flag, lab_of, print_table
 
 
 def cmd_up(args: Args) -> int:
@@ -44,10 +45,13 @@ def cmd_status(args: Args) -> int:
         raise LabError(f"lab {lab.name!r} is not up; run: labkit up{lab_flag(args)}")
     nodes, pods, services = lab.nodes, lab.pods, lab.services
     if args.output == "json":
-        doc = {"lab": lab.name, "backend": lab.backend.name,
-               "nodes": json.loads(nodes.to_json(orient="records")),
-               "pods": json.loads(pods.to_json(orient="records")),
-               "services": json.loads(services.to_json(orient="records"))}
+        doc = {
+            "lab": lab.name,
+            "backend": lab.backend.name,
+            "nodes": json.loads(nodes.to_json(orient="records")),
+            "pods": json.loads(pods.to_json(orient="records")),
+            "services": json.loads(services.to_json(orient="records")),
+        }
         print(json.dumps(doc, indent=2))
         return ExitStatus.SUCCESS
     print(f"lab {lab.name} ({lab.backend.name}): {len(nodes)} nodes, {len(pods)} pods, {len(services)} services\n")
@@ -69,12 +73,19 @@ def cmd_doctor(args: Args) -> int:
     return ExitStatus.SUCCESS if all(c.ok for c in checks) else ExitStatus.FAILURE
 
 
-def register(add: Callable[..., object], common: object, out: object) -> None:
+def register(add: AddCommand, common: argparse.ArgumentParser, out: argparse.ArgumentParser) -> None:
     sp = add("up", cmd_up, "build the lab's nodes from cluster/ (safe to run again)")
-    sp.add_argument("--datapath", default=None,
-                    help="ebpf: labkit's Cilium-like datapath; kernel: plain kernel routing (the baseline)")
-    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override a helm value of cluster/cilium-values.yaml, e.g. socketLB.enabled=false")
+    sp.add_argument(
+        "--datapath",
+        default=None,
+        help="ebpf: labkit's Cilium-like datapath; kernel: plain kernel routing (the baseline)",
+    )
+    sp.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a helm value of cluster/cilium-values.yaml, e.g. socketLB.enabled=false",
+    )
     sp.add_argument("--no-hint", action="store_true", help="do not print the next command to run")
     sp = add("down", cmd_down, "remove the lab and everything it created")
     sp.add_argument("--all", action="store_true", help="remove every lab on this machine")

@@ -1,14 +1,16 @@
 """`labkit monitor` and `labkit observe`: the datapath's events as `cilium monitor` and
 `hubble observe` print them, streamed through the backend contract."""
+
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from ..errors import ExitStatus, LabError
-from .common import Args, Parser, lab_of
+from .common import AddCommand, Args, lab_of
 
 
 def _node(args: Args) -> str | None:
@@ -31,9 +33,15 @@ def _print_all(lines: Iterator[str]) -> None:
 
 def cmd_monitor(args: Args) -> int:
     _finite(args, "seconds", "last")
-    lines = lab_of(args).backend.monitor_lines(_node(args), from_=args.from_, to=args.to,
-                                               related_to=args.related_to, json=args.json, seconds=args.last,
-                                               duration=args.seconds)
+    lines = lab_of(args).backend.monitor_lines(
+        _node(args),
+        from_=args.from_,
+        to=args.to,
+        related_to=args.related_to,
+        json=args.json,
+        seconds=args.last,
+        duration=args.seconds,
+    )
     try:
         _print_all(lines)
     except KeyboardInterrupt:
@@ -43,9 +51,14 @@ def cmd_monitor(args: Args) -> int:
 
 def cmd_observe(args: Args) -> int:
     _finite(args, "since", "seconds")
-    lines = lab_of(args).backend.observe_lines(_node(args), last=None if args.all else args.last,
-                                               seconds=args.since, follow=args.follow, duration=args.seconds,
-                                               output="json" if args.output == "json" else "compact")
+    lines = lab_of(args).backend.observe_lines(
+        _node(args),
+        last=None if args.all else args.last,
+        seconds=args.since,
+        follow=args.follow,
+        duration=args.seconds,
+        output="json" if args.output == "json" else "compact",
+    )
     try:
         _print_all(lines)
     except KeyboardInterrupt:
@@ -53,16 +66,27 @@ def cmd_observe(args: Args) -> int:
     return ExitStatus.SUCCESS
 
 
-def register(add: Callable[..., Parser], common: Parser, out: Parser, node: Parser) -> None:
-    sp = add("monitor", cmd_monitor, "datapath trace and drop events, as `cilium monitor` prints them",
-             parents=(common, node))
+def register(
+    add: AddCommand, common: argparse.ArgumentParser, out: argparse.ArgumentParser, node: argparse.ArgumentParser
+) -> None:
+    sp = add(
+        "monitor",
+        cmd_monitor,
+        "datapath trace and drop events, as `cilium monitor` prints them",
+        parents=(common, node),
+    )
     sp.add_argument("--from", dest="from_", type=int, metavar="ID", help="only events from this endpoint id")
     sp.add_argument("--to", type=int, metavar="ID", help="only events to this endpoint id")
     sp.add_argument("--related-to", type=int, metavar="ID", help="only events from or to this endpoint id")
     sp.add_argument("-j", "--json", action="store_true", help="one JSON object per event")
     sp.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
-    sp.add_argument("--last", type=float, default=None, metavar="SECONDS",
-                    help="print the events of the last SECONDS and exit, instead of following")
+    sp.add_argument(
+        "--last",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="print the events of the last SECONDS and exit, instead of following",
+    )
 
     sp = add("observe", cmd_observe, "Hubble-like flows (`hubble observe`)", parents=(common, out, node))
     sp.add_argument("--last", type=int, default=20, help="how many recent flows (default 20)")

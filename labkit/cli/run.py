@@ -1,12 +1,13 @@
 """`labkit exec | shell | capture`: run things in a node or pod, and watch their packets."""
+
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from collections.abc import Callable
 
 from ..errors import ExitStatus, LabError
-from .common import Args, lab_of
+from .common import AddCommand, Args, lab_of
 
 
 def cmd_exec(args: Args) -> int:
@@ -24,7 +25,7 @@ def cmd_exec(args: Args) -> int:
 def cmd_shell(args: Args) -> int:
     lab = lab_of(args)
     env = dict(os.environ, PS1=f"({lab.name}:{args.target}) \\w# ")
-    env.update(lab.backend.shell_env(args.target))   # `cilium ...` / `hubble ...` in node shells
+    env.update(lab.backend.shell_env(args.target))  # `cilium ...` / `hubble ...` in node shells
     proc = lab.backend.popen(args.target, ["bash", "--norc", "-i"], env=env)
     return proc.wait()
 
@@ -67,15 +68,21 @@ def cmd_capture(args: Args) -> int:
     return code
 
 
-def register(add: Callable[..., object], common: object, out: object) -> None:
+def register(add: AddCommand, common: argparse.ArgumentParser, out: argparse.ArgumentParser) -> None:
     sp = add("exec", cmd_exec, "run a command in a node or pod; its exit code passes through")
     sp.add_argument("target", metavar="TARGET", help="node or pod name (namespace/pod if ambiguous)")
     sp.set_defaults(command=[])
     sp = add("shell", cmd_shell, "an interactive shell in a node or pod")
     sp.add_argument("target", metavar="TARGET")
     sp = add("capture", cmd_capture, "capture on interfaces while a command runs; tcpdump-like lines per interface")
-    sp.add_argument("--point", "-p", action="append", required=True, metavar="P",
-                    help="NODE:IFACE or POD:IFACE, globs allowed (kind-worker:lxc*); repeat for more")
+    sp.add_argument(
+        "--point",
+        "-p",
+        action="append",
+        required=True,
+        metavar="P",
+        help="NODE:IFACE or POD:IFACE, globs allowed (kind-worker:lxc*); repeat for more",
+    )
     sp.add_argument("--count", "-c", type=int, help="stop after N packets (all points together)")
     sp.add_argument("--seconds", "-s", type=float, help="stop after S seconds")
     sp.add_argument("--write", "-w", metavar="DIR", help="also save one pcapng file per point in DIR")

@@ -1,4 +1,5 @@
 """The embedded backend: a kind-like cluster of network namespaces on this machine."""
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,13 @@ class EmbeddedBackend:
     """Labs built from ``cluster/`` with network namespaces, veths and (datapath) eBPF."""
 
     name = "embedded"
-    capabilities = Capabilities(datapaths=(dpath.DEFAULT, *(d for d in dpath.DATAPATHS if d != dpath.DEFAULT)),
-                                options=True, companions=True, look_back=True,
-                                up_applies_manifests=False)
+    capabilities = Capabilities(
+        datapaths=(dpath.DEFAULT, *(d for d in dpath.DATAPATHS if d != dpath.DEFAULT)),
+        options=True,
+        companions=True,
+        look_back=True,
+        up_applies_manifests=False,
+    )
 
     def __init__(self, lab: str = "default", *, cluster_dir: Path = spec.CLUSTER_DIR) -> None:
         self.names = LabNames(lab)
@@ -89,7 +94,7 @@ class EmbeddedBackend:
 
     def apply(self, paths: Sequence[str]) -> list[str]:
         """Add the objects of ``paths`` (files or folders of manifests) to the running lab."""
-        manifests = spec.load_manifests(paths)          # bad input fails here, nothing changed
+        manifests = spec.load_manifests(paths)  # bad input fails here, nothing changed
         _need_root()
         with state.locked(self.names):
             st = self._state()
@@ -126,17 +131,31 @@ class EmbeddedBackend:
         p = self.plan()
         return tables.NODES.frame(
             {"name": n.name, "role": n.role, "internal_ip": n.ip, "pod_cidr": n.pod_cidr, "router_ip": n.router_ip}
-            for n in p.nodes)
+            for n in p.nodes
+        )
 
     def pods(self) -> pd.DataFrame:
         st = self._state()
         rows = []
         for p in st.plan.pods:
             f = st.links.get(p.key, {})
-            rows.append({"namespace": p.namespace, "name": p.name, "node": p.node, "ip": p.ip, "image": p.image,
-                         "app": p.app, "lxc": p.lxc, "lxc_ifindex": f.get("lxc_ifindex"), "pod_mac": f.get("pod_mac"),
-                         "lxc_mac": f.get("lxc_mac"), "endpoint_id": p.endpoint_id, "identity": p.identity,
-                         "labels": ",".join(f"{k}={v}" for k, v in sorted(p.labels.items()))})
+            rows.append(
+                {
+                    "namespace": p.namespace,
+                    "name": p.name,
+                    "node": p.node,
+                    "ip": p.ip,
+                    "image": p.image,
+                    "app": p.app,
+                    "lxc": p.lxc,
+                    "lxc_ifindex": f.get("lxc_ifindex"),
+                    "pod_mac": f.get("pod_mac"),
+                    "lxc_mac": f.get("lxc_mac"),
+                    "endpoint_id": p.endpoint_id,
+                    "identity": p.identity,
+                    "labels": ",".join(f"{k}={v}" for k, v in sorted(p.labels.items())),
+                }
+            )
         return tables.PODS.frame(rows)
 
     def services(self) -> pd.DataFrame:
@@ -145,16 +164,26 @@ class EmbeddedBackend:
         for s in p.services:
             for port in s.ports:
                 backends = ",".join(f"{b.ip}:{port['target_port']}" for b in p.backends(s))
-                rows.append({"namespace": s.namespace, "name": s.name, "type": s.type, "cluster_ip": s.cluster_ip,
-                             "port": port["port"], "target_port": port["target_port"],
-                             "protocol": port["protocol"], "backends": backends})
+                rows.append(
+                    {
+                        "namespace": s.namespace,
+                        "name": s.name,
+                        "type": s.type,
+                        "cluster_ip": s.cluster_ip,
+                        "port": port["port"],
+                        "target_port": port["target_port"],
+                        "protocol": port["protocol"],
+                        "backends": backends,
+                    }
+                )
         return tables.SERVICES.frame(rows)
 
     # ------------------------------------------------------------------ running things
     def resolve(self, target: str) -> TargetRef:
         p = self.plan()
-        return targets.resolve(target, [n.name for n in p.nodes],
-                               (PodRef(x.namespace, x.name, x.node) for x in p.pods), self.lab)
+        return targets.resolve(
+            target, [n.name for n in p.nodes], (PodRef(x.namespace, x.name, x.node) for x in p.pods), self.lab
+        )
 
     def _netns(self, ref: TargetRef) -> NetNS:
         if isinstance(ref, NodeRef):
@@ -181,17 +210,26 @@ class EmbeddedBackend:
         except FileNotFoundError:
             raise LabError("ip (iproute2) not found; run make lab", exit_code=ExitStatus.FAILURE) from None
 
-    def run(self, target: str, argv: Sequence[str], *, timeout: float | None = 60,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = self.popen(target, argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def run(
+        self, target: str, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = self.popen(
+            target,
+            argv,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             out, err = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise LabError(f"{' '.join(map(str, argv))} in {target} did not finish within {timeout} s",
-                           exit_code=ExitStatus.FAILURE) from None
+            raise LabError(
+                f"{' '.join(map(str, argv))} in {target} did not finish within {timeout} s",
+                exit_code=ExitStatus.FAILURE,
+            ) from None
         return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
 
     def shell_env(self, target: str) -> dict[str, str]:
@@ -207,11 +245,17 @@ class EmbeddedBackend:
         bindir.mkdir(parents=True, exist_ok=True)
         for tool in ("cilium", "cilium-dbg", "hubble"):
             script = bindir / tool
-            script.write_text("#!/bin/sh\n# labkit: the blog's Cilium/Hubble commands, answered by labkit's datapath\n"
-                              f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli "$@"\n')
+            script.write_text(
+                "#!/bin/sh\n# labkit: the blog's Cilium/Hubble commands, answered by labkit's datapath\n"
+                f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli "$@"\n'
+            )
             script.chmod(0o755)
-        return {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "LABKIT_NODE": target,
-                "LABKIT_LAB": self.lab, "LABKIT_HOST_MNT": f"/proc/{os.getpid()}/ns/mnt"}
+        return {
+            "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "LABKIT_NODE": target,
+            "LABKIT_LAB": self.lab,
+            "LABKIT_HOST_MNT": f"/proc/{os.getpid()}/ns/mnt",
+        }
 
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]:
         """``node:iface`` / ``pod:iface`` with shell-style globs -> capture points."""
@@ -236,26 +280,59 @@ class EmbeddedBackend:
     def maps(self, node: str) -> NodeMapReader:
         return self.view().maps(node)
 
-    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
-                during: Callable[[], object] | None = None) -> pd.DataFrame:
-        return self.view().monitor(node, from_=from_, to=to, related_to=related_to, seconds=seconds,
-                                   duration=duration, during=during)
+    def monitor(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
+        return self.view().monitor(
+            node, from_=from_, to=to, related_to=related_to, seconds=seconds, duration=duration, during=during
+        )
 
-    def monitor_lines(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                      related_to: int | None = None, json: bool = False, seconds: float | None = None,
-                      duration: float | None = None) -> Iterator[str]:
-        return self.view().monitor_lines(node, from_=from_, to=to, related_to=related_to, json=json,
-                                         seconds=seconds, duration=duration)
+    def monitor_lines(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        json: bool = False,
+        seconds: float | None = None,
+        duration: float | None = None,
+    ) -> Iterator[str]:
+        return self.view().monitor_lines(
+            node, from_=from_, to=to, related_to=related_to, json=json, seconds=seconds, duration=duration
+        )
 
-    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
-              during: Callable[[], object] | None = None) -> pd.DataFrame:
+    def flows(
+        self,
+        node: str | None = None,
+        *,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         return self.view().flows(node, seconds=seconds, duration=duration, during=during)
 
-    def observe_lines(self, node: str | None = None, *, last: int | None = 20, seconds: float | None = None,
-                      follow: bool = False, duration: float | None = None, output: str = "compact") -> Iterator[str]:
-        return self.view().observe_lines(node, last=last, seconds=seconds, follow=follow, duration=duration,
-                                         output=output)
+    def observe_lines(
+        self,
+        node: str | None = None,
+        *,
+        last: int | None = 20,
+        seconds: float | None = None,
+        follow: bool = False,
+        duration: float | None = None,
+        output: str = "compact",
+    ) -> Iterator[str]:
+        return self.view().observe_lines(
+            node, last=last, seconds=seconds, follow=follow, duration=duration, output=output
+        )
 
     # ------------------------------------------------------------------ internals
     def _values(self, st: state.LabState) -> spec.DatapathSpec:

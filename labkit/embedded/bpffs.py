@@ -3,6 +3,7 @@
 Mounted by ``up`` when missing (with a mark file saying labkit mounted it); the last
 ``down`` unmounts it again only if labkit mounted it and no lab pins anything there.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 from ..errors import ExitStatus, LabError
 
 BPFFS = "/sys/fs/bpf"
-MOUNTED_MARK = "/run/labkit.bpffs-mounted"   # labkit mounted BPFFS: the last `down` unmounts it
+MOUNTED_MARK = "/run/labkit.bpffs-mounted"  # labkit mounted BPFFS: the last `down` unmounts it
 
 
 def ensure() -> None:

@@ -9,6 +9,7 @@ One strategy object per variant (the backend never switches on a name):
   nothing to attach; services have no load balancer (the cluster has no kube-proxy), so
   ClusterIPs do not answer, and there are no maps or events to read.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -16,6 +17,7 @@ from typing import Protocol
 from ..errors import LabError
 from ..plan import Plan, PodPlan
 from ..spec import DatapathSpec
+from .ebpf import node
 from .ebpf.view import DatapathView
 from .names import LabNames
 
@@ -26,8 +28,9 @@ class Datapath(Protocol):
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         """After the nodes exist: load and attach per-node programs and maps."""
 
-    def add_pods(self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan],
-                 links: dict[str, dict]) -> None:
+    def add_pods(
+        self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan], links: dict[str, dict]
+    ) -> None:
         """After new pods' veths exist (``links``: pod key -> lxc_ifindex, macs): endpoints,
         programs on their lxc, ipcache and services of the updated ``plan``."""
 
@@ -39,12 +42,11 @@ class EbpfDatapath:
     name = "ebpf"
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
-        from .ebpf import node
         node.attach_nodes(names, plan, values)
 
-    def add_pods(self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan],
-                 links: dict[str, dict]) -> None:
-        from .ebpf import node
+    def add_pods(
+        self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan], links: dict[str, dict]
+    ) -> None:
         node.add_pods(names, plan, pods, links)
 
     def view(self, names: LabNames, plan: Plan) -> DatapathView:
@@ -57,13 +59,16 @@ class KernelDatapath:
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         return None
 
-    def add_pods(self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan],
-                 links: dict[str, dict]) -> None:
+    def add_pods(
+        self, names: LabNames, plan: Plan, values: DatapathSpec, pods: list[PodPlan], links: dict[str, dict]
+    ) -> None:
         return None
 
     def view(self, names: LabNames, plan: Plan) -> DatapathView:
-        raise LabError(f"reading maps, monitor and flows needs the eBPF datapath; lab {names.lab!r} runs datapath 'kernel' "
-                       f"(labkit down --lab {names.lab}, then labkit up --lab {names.lab} --datapath ebpf)")
+        raise LabError(
+            f"reading maps, monitor and flows needs the eBPF datapath; lab {names.lab!r} runs datapath 'kernel' "
+            f"(labkit down --lab {names.lab}, then labkit up --lab {names.lab} --datapath ebpf)"
+        )
 
 
 DATAPATHS: dict[str, Datapath] = {d.name: d for d in (EbpfDatapath(), KernelDatapath())}

@@ -7,12 +7,13 @@ to the pod CIDRs, running the whoami server (HTTP and UDP echo on port 80). A po
 it gets an answer only if its packets were masqueraded to the node IP. Both datapaths
 have it.
 """
+
 from __future__ import annotations
 
 import time
 
-from ..errors import ExitStatus, LabError
 from .. import netns
+from ..errors import ExitStatus, LabError
 from ..netns import NetNS
 from ..plan import EXTERNAL_IP, EXTERNAL_PORT, KIND_NETWORK
 from . import processes
@@ -30,8 +31,13 @@ def create(names: LabNames) -> None:
     ns = NetNS(netns_name(names))
     netns.create([ns])
     ns.sysctl(QUIET_SYSCTLS)
-    NetNS(names.kind_net).ip_batch([f"link add {BRIDGE_PORT} type veth peer name eth0 netns {ns.name}",
-                                    f"link set {BRIDGE_PORT} master {BRIDGE}", f"link set {BRIDGE_PORT} up"])
+    NetNS(names.kind_net).ip_batch(
+        [
+            f"link add {BRIDGE_PORT} type veth peer name eth0 netns {ns.name}",
+            f"link set {BRIDGE_PORT} master {BRIDGE}",
+            f"link set {BRIDGE_PORT} up",
+        ]
+    )
     ns.ip_batch(["link set lo up", f"addr add {EXTERNAL_IP}/{KIND_NETWORK.prefixlen} dev eth0", "link set eth0 up"])
     log = names.state_dir / "logs" / "ext.log"
     _, r = processes.spawn_ready(processes.whoami_argv(ns.name, "external", EXTERNAL_IP, EXTERNAL_PORT), log)

@@ -6,6 +6,7 @@ pods as ``10-244-1-182.webpod.native.svc.cluster.local`` (the reverse names Core
 service endpoints, as in the blog's captures). Lookups of anything else fail at once:
 the resolver points at the pod's own loopback.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,10 @@ def pod_hosts(plan: Plan, me: PodPlan) -> str:
 
 
 def pod_resolv(me: PodPlan) -> str:
-    return (f"search {me.namespace}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}\n"
-            "nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:1\n")
+    return (
+        f"search {me.namespace}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}\n"
+        "nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:1\n"
+    )
 
 
 def node_hosts(plan: Plan) -> str:

@@ -4,6 +4,7 @@ Every kernel object (network namespaces, cgroups, bpffs pins) and file (state, /
 overlays) carries the lab name, so labs run side by side and ``down`` can find all of a
 lab's leftovers by name alone, even when the state file is gone (``up`` killed halfway).
 """
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 from ..errors import LabError
 
 LAB_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
-PREFIX = "lk"            # every network namespace of every lab starts with "lk."
+PREFIX = "lk"  # every network namespace of every lab starts with "lk."
 NETNS_DIR = Path("/run/netns")
 ETC_NETNS = Path("/etc/netns")
 STATE_ROOT = Path("/run/labkit")
@@ -71,8 +72,11 @@ def existing_labs() -> list[str]:
     """Names of the labs with anything on this machine (state, namespaces or cgroups)."""
     labs = {p.name for p in STATE_ROOT.iterdir()} if STATE_ROOT.exists() else set()
     if NETNS_DIR.exists():
-        labs |= {n.split(".")[1] for n in (p.name for p in NETNS_DIR.iterdir())
-                 if n.startswith(PREFIX + ".") and n.count(".") >= 2}
+        labs |= {
+            n.split(".")[1]
+            for n in (p.name for p in NETNS_DIR.iterdir())
+            if n.startswith(PREFIX + ".") and n.count(".") >= 2
+        }
     if CGROUP_ROOT.exists():
         labs |= {p.name for p in CGROUP_ROOT.iterdir() if p.is_dir()}
     return sorted(lab for lab in labs if LAB_RE.match(lab))

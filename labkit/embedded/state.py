@@ -5,14 +5,15 @@ cannot tell us cheaply: the plan (names, ids), the options it was built with, an
 of the workloads labkit started. Any process (CLI, notebook kernel) reads it to attach.
 Writes are atomic (rename) and made under an exclusive lock per lab.
 """
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
 
 from ..errors import LabError
 from ..plan import Plan
@@ -22,12 +23,12 @@ from .names import LabNames
 @dataclass
 class LabState:
     lab: str
-    status: str                      # "building" while up runs, then "up"
-    datapath: str                    # "kernel" (plain routing) or "ebpf"
-    options: dict                    # --set overrides of the helm values
+    status: str  # "building" while up runs, then "up"
+    datapath: str  # "kernel" (plain routing) or "ebpf"
+    options: dict  # --set overrides of the helm values
     plan: Plan
-    pids: dict[str, int] = field(default_factory=dict)         # pod key -> workload pid
-    links: dict[str, dict] = field(default_factory=dict)       # pod key -> lxc_ifindex, pod_mac, lxc_mac
+    pids: dict[str, int] = field(default_factory=dict)  # pod key -> workload pid
+    links: dict[str, dict] = field(default_factory=dict)  # pod key -> lxc_ifindex, pod_mac, lxc_mac
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -35,7 +36,7 @@ class LabState:
         return json.dumps(d, indent=1, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "LabState":
+    def from_json(cls, text: str) -> LabState:
         d = json.loads(text)
         d["plan"] = Plan.from_dict(d["plan"])
         return cls(**d)
@@ -51,7 +52,9 @@ def load(names: LabNames) -> LabState | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
-        raise LabError(f"the state file {path(names)} is damaged; run labkit down --lab {names.lab}", exit_code=1) from None
+        raise LabError(
+            f"the state file {path(names)} is damaged; run labkit down --lab {names.lab}", exit_code=1
+        ) from None
 
 
 def save(names: LabNames, st: LabState) -> None:

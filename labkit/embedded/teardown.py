@@ -1,4 +1,5 @@
 """Removing a lab: everything it made, found by name, so it works after any crash."""
+
 from __future__ import annotations
 
 import shutil

@@ -12,10 +12,11 @@ routing mode with endpointRoutes and autoDirectNodeRoutes:
     [pod ns]           eth0 <pod IP>/32, <router IP> dev eth0 scope link,
                        default via <router IP>                          (as Cilium sets pods up)
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from .. import netns
 from ..netns import NetNS
@@ -40,13 +41,20 @@ def bridge_port(node: str) -> str:
 
 
 def kind_net_commands(plan: Plan) -> list[str]:
-    return ["link set lo up", f"link add {BRIDGE} type bridge mcast_snooping 0", f"link set {BRIDGE} up",
-            f"addr add {KIND_GATEWAY}/{KIND_NETWORK.prefixlen} dev {BRIDGE}"]
+    return [
+        "link set lo up",
+        f"link add {BRIDGE} type bridge mcast_snooping 0",
+        f"link set {BRIDGE} up",
+        f"addr add {KIND_GATEWAY}/{KIND_NETWORK.prefixlen} dev {BRIDGE}",
+    ]
 
 
 def kind_net_attach(plan: Plan) -> list[str]:
-    return [c for n in plan.nodes for c in (f"link set {bridge_port(n.name)} master {BRIDGE}",
-                                            f"link set {bridge_port(n.name)} up")]
+    return [
+        c
+        for n in plan.nodes
+        for c in (f"link set {bridge_port(n.name)} master {BRIDGE}", f"link set {bridge_port(n.name)} up")
+    ]
 
 
 def node_commands(names: LabNames, plan: Plan, node: NodePlan) -> list[str]:
@@ -118,7 +126,10 @@ def build_pods(names: LabNames, plan: Plan, pods: Iterable[PodPlan]) -> dict[str
             pod_ns.ip_batch(pod_commands(p, plan.node(node)))
             eth0 = pod_ns.links()["eth0"]
             lxc = node_links[p.lxc]
-            facts[p.key] = {"lxc_ifindex": lxc["ifindex"], "lxc_mac": lxc["address"],
-                            "pod_mac": eth0["address"], "pod_ifindex": eth0["ifindex"]}
+            facts[p.key] = {
+                "lxc_ifindex": lxc["ifindex"],
+                "lxc_mac": lxc["address"],
+                "pod_mac": eth0["address"],
+                "pod_ifindex": eth0["ifindex"],
+            }
     return facts
-

@@ -8,15 +8,43 @@ into labkit, from this package:
 - ``display``: figures that render in JupyterLab and in offline HTML;
 - ``values``: the helm values table.
 """
+
 from __future__ import annotations
 
 from .cast import Cast, cast
 from .checks import check
 from .display import setup_plotting
-from .scenarios import (ServiceCall, ServiceContrast, backend_spread, companion, counts, external_target,
-                        kernel_contrast, service_call, service_contrast, start, topology)
+from .scenarios import (
+    ServiceCall,
+    ServiceContrast,
+    backend_spread,
+    companion,
+    counts,
+    external_target,
+    kernel_contrast,
+    service_call,
+    service_contrast,
+    start,
+    topology,
+)
 from .values import VALUE_MEANINGS, values_table
 
-__all__ = ["Cast", "ServiceCall", "ServiceContrast", "VALUE_MEANINGS", "backend_spread", "cast", "check", "companion",
-           "counts", "external_target", "kernel_contrast", "service_call", "service_contrast", "setup_plotting",
-           "start", "topology", "values_table"]
+__all__ = [
+    "Cast",
+    "ServiceCall",
+    "ServiceContrast",
+    "VALUE_MEANINGS",
+    "backend_spread",
+    "cast",
+    "check",
+    "companion",
+    "counts",
+    "external_target",
+    "kernel_contrast",
+    "service_call",
+    "service_contrast",
+    "setup_plotting",
+    "start",
+    "topology",
+    "values_table",
+]

@@ -1,5 +1,6 @@
 """The pods of the blog's story, found in the lab's tables: notebooks (and tests) name them
 by role, never by IP, so a lesson reads the same on every lab."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,8 +18,8 @@ class Cast:
         self.client: pd.Series = pods[pods.name == "client-pod"].iloc[0]
         self.curl: pd.Series = pods[pods.name == "curl-pod"].iloc[0]
         web = pods[pods.app == "whoami"]
-        self.web_same: pd.Series = web[web.node == self.client.node].iloc[0]      # shares the client's node
-        self.web_other: pd.Series = web[web.node != self.client.node].iloc[0]     # on another node
+        self.web_same: pd.Series = web[web.node == self.client.node].iloc[0]  # shares the client's node
+        self.web_other: pd.Series = web[web.node != self.client.node].iloc[0]  # on another node
         self.service: pd.Series = lab.services.iloc[0]
         nodes = lab.nodes.set_index("name")
         self.node: str = self.client.node

@@ -1,4 +1,5 @@
 """Checking a learner's predictions: right or wrong, with a hint."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,20 +8,29 @@ from typing import Any
 from IPython.display import HTML, display
 
 
-def check(question: str, answer: Any, expected: Any, *, hint: str = "",
-          compare: Callable[[Any, Any], bool] | None = None) -> None:
+def check(
+    question: str, answer: Any, expected: Any, *, hint: str = "", compare: Callable[[Any, Any], bool] | None = None
+) -> None:
     """Tell the learner whether ``answer`` (their prediction) matches what the lab showed.
     Displays the verdict (nothing returned, so the cell shows only that)."""
     if answer is None or answer is Ellipsis:
-        display(HTML(f"<div style='color:#555'>✍️ <b>{question}</b>: write your prediction in the cell above, "
-                     f"run it, then run this cell again.</div>"))
+        display(
+            HTML(
+                f"<div style='color:#555'>✍️ <b>{question}</b>: write your prediction in the cell above, "
+                f"run it, then run this cell again.</div>"
+            )
+        )
         return
     ok = compare(answer, expected) if compare else _norm(answer) == _norm(expected)
     if ok:
         display(HTML(f"<div style='color:#1a7f37'>✅ <b>{question}</b>: right. The lab shows {_show(expected)}.</div>"))
     else:
-        display(HTML(f"<div style='color:#b00'>❌ <b>{question}</b>: not quite, you said {_show(answer)}. "
-                     f"Hint: {hint or 'look at the capture again'}</div>"))
+        display(
+            HTML(
+                f"<div style='color:#b00'>❌ <b>{question}</b>: not quite, you said {_show(answer)}. "
+                f"Hint: {hint or 'look at the capture again'}</div>"
+            )
+        )
 
 
 def _norm(v: Any) -> Any:

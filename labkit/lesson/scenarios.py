@@ -1,5 +1,6 @@
 """The lessons' experiments: each runs the blog's traffic on a lab and returns what it
 showed as a dataclass of tables, for the notebook to display and the checks to read."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,14 +12,19 @@ from ..backend import Settings
 from ..lab import Captured, Lab, connect
 from ..plots.topology import topology as topology_figure
 from .cast import cast
-from .display import note
+from .display import note, setup_plotting
 
 
-def start(lab: str | None = None, backend: str | None = None, *, datapath: str | None = None,
-          options: dict[str, str] | None = None, apply: bool = True) -> Lab:
+def start(
+    lab: str | None = None,
+    backend: str | None = None,
+    *,
+    datapath: str | None = None,
+    options: dict[str, str] | None = None,
+    apply: bool = True,
+) -> Lab:
     """Bring lab ``lab`` to the state a notebook needs: up with these settings, the blog's
     manifests applied. Already so: nothing changes. Up with other settings: rebuilt."""
-    from .display import setup_plotting
     setup_plotting()
     lab_obj = connect(lab, backend)
     caps = lab_obj.backend.capabilities
@@ -87,20 +93,25 @@ def service_call(lab: Lab) -> ServiceCall:
     run = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", url], points)
     pk = run.packets
     sent = pk[(pk.proto == "TCP") & (pk.src_ip == c.client.ip)]
-    seen = pd.Series({p: ", ".join(sorted(set(sent[sent.point == p].dst_ip))) or "(none)" for p in points},
-                     name="destination of the client's packets")
+    seen = pd.Series(
+        {p: ", ".join(sorted(set(sent[sent.point == p].dst_ip))) or "(none)" for p in points},
+        name="destination of the client's packets",
+    )
     ct = lab.maps(c.node).ct()
     ct = ct[(ct.src_ip == c.client.ip) & (ct.proto == "TCP")]
-    return ServiceCall(run, seen, ct[["direction", "src_ip", "src_port", "dst_ip", "dst_port", "rev_nat",
-                                      "backend_id", "src_identity"]])
+    return ServiceCall(
+        run,
+        seen,
+        ct[["direction", "src_ip", "src_port", "dst_ip", "dst_port", "rev_nat", "backend_id", "src_identity"]],
+    )
 
 
 @dataclass(frozen=True)
 class ServiceContrast:
     """The service call with socket LB and with tc LB, side by side."""
 
-    destinations: pd.DataFrame    # destination seen per interface, one column per mode
-    ct: pd.DataFrame              # CT entries, indexed by mode
+    destinations: pd.DataFrame  # destination seen per interface, one column per mode
+    ct: pd.DataFrame  # CT entries, indexed by mode
 
 
 def service_contrast(lab: Lab) -> ServiceContrast | None:
@@ -110,8 +121,10 @@ def service_contrast(lab: Lab) -> ServiceContrast | None:
     if other is None:
         return None
     a, b = service_call(lab), service_call(other)
-    dest = pd.DataFrame({"socket LB (connect time)": a.destinations.values,
-                         "tc LB (per packet)": b.destinations.values}, index=a.destinations.index)
+    dest = pd.DataFrame(
+        {"socket LB (connect time)": a.destinations.values, "tc LB (per packet)": b.destinations.values},
+        index=a.destinations.index,
+    )
     ct = pd.concat({"socket LB": a.ct, "tc LB": b.ct}, names=["mode", "#"])
     return ServiceContrast(dest, ct)
 

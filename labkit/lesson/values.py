@@ -1,4 +1,5 @@
 """The blog's helm values and what each one does to a packet (the install lesson's table)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -10,12 +11,17 @@ from ..spec import CLUSTER_DIR
 
 # What each of the blog's helm values means on the datapath (the install notebook's table).
 VALUE_MEANINGS = {
-    "routingMode": "native: pod packets leave the node unencapsulated; the kernel FIB (or a BPF FIB lookup) routes them",
-    "ipv4NativeRoutingCIDR": "destinations inside it are routed as they are (no masquerade); outside it, BPF masquerade to the node IP",
+    "routingMode": "native: pod packets leave the node unencapsulated; the kernel FIB (or a BPF FIB "
+    "lookup) routes them",
+    "ipv4NativeRoutingCIDR": "destinations inside it are routed as they are (no masquerade); outside "
+    "it, BPF masquerade to the node IP",
     "autoDirectNodeRoutes": "each node gets a route to every other node's pod CIDR via that node's IP (see lab.routes)",
-    "endpointRoutes.enabled": "one /32 route per local pod to its lxc interface, instead of one route for the whole pod CIDR",
-    "kubeProxyReplacement": "services are load-balanced by eBPF: with socket LB at connect() time, no kube-proxy, no iptables",
-    "bpf.masquerade": "SNAT in eBPF on the node's eth0 (to-netdev), with entries in the NAT map (cilium_snat_v4_external)",
+    "endpointRoutes.enabled": "one /32 route per local pod to its lxc interface, instead of one route "
+    "for the whole pod CIDR",
+    "kubeProxyReplacement": "services are load-balanced by eBPF: with socket LB at connect() time, no "
+    "kube-proxy, no iptables",
+    "bpf.masquerade": "SNAT in eBPF on the node's eth0 (to-netdev), with entries in the NAT map "
+    "(cilium_snat_v4_external)",
     "installNoConntrackIptablesRules": "no iptables conntrack for pod traffic (the eBPF conntrack is used)",
     "ipam.mode": "kubernetes: each node's pod CIDR comes from the node object (10.244.N.0/24)",
     "k8s.requireIPv4PodCIDR": "the agent waits for the node's pod CIDR before it starts",
@@ -28,14 +34,21 @@ VALUE_MEANINGS = {
 
 def values_table() -> pd.DataFrame:
     """The blog's helm values, flattened, with what each means on the datapath."""
+
     def flat(d: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
         for k, v in d.items():
             if isinstance(v, dict):
                 yield from flat(v, f"{prefix}{k}.")
             else:
                 yield f"{prefix}{k}", v
+
     values = yaml.safe_load((CLUSTER_DIR / "cilium-values.yaml").read_text())
-    rows = [{"value": k, "set to": ", ".join(map(str, v)) if isinstance(v, list) else str(v),
-             "what it means here": VALUE_MEANINGS.get(k, "observability/operations only; no effect on the packet path")}
-            for k, v in flat(values)]
+    rows = [
+        {
+            "value": k,
+            "set to": ", ".join(map(str, v)) if isinstance(v, list) else str(v),
+            "what it means here": VALUE_MEANINGS.get(k, "observability/operations only; no effect on the packet path"),
+        }
+        for k, v in flat(values)
+    ]
     return pd.DataFrame(rows)

@@ -9,6 +9,7 @@ kubectl; ``doctor``), ``bringup`` (up/down/apply), ``kube`` (objects as JSON),
 ``parse_bpf`` / ``parse_monitor`` / ``parse_k8s`` (Cilium and kubectl output -> shared
 tables), ``backend`` (``KindBackend``).
 """
+
 from .backend import KindBackend, LiveMaps
 from .bringup import down, up
 from .tools import doctor

@@ -5,6 +5,7 @@ Node shells are `docker exec -i <node> ...` (kind nodes are containers); pod she
 node's Cilium agent pod. Everything returns the shared tables of :mod:`labkit.tables`,
 and the text commands print what Cilium itself prints.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,11 @@ class LiveMaps:
         """What `cilium-dbg` prints for map ``what`` (one of MAP_COMMANDS)."""
         if what not in MAP_COMMANDS:
             raise LabError(f"unknown map {what!r}: use one of {', '.join(MAP_COMMANDS)}")
-        argv = MAP_COMMANDS[what] + (["-o", "json"] if output == "json" else []) + \
-            (["-d"] if time_diff and what == "ct" else [])
+        argv = (
+            MAP_COMMANDS[what]
+            + (["-o", "json"] if output == "json" else [])
+            + (["-d"] if time_diff and what == "ct" else [])
+        )
         return self.backend.cilium(self.node, argv).stdout
 
     def endpoints(self) -> pd.DataFrame:
@@ -96,19 +100,28 @@ class KindBackend:
     """The backend contract (:class:`labkit.backend.Backend`) on a kind cluster named ``lab``."""
 
     name = "kind"
-    capabilities = Capabilities(datapaths=("cilium",), options=False, companions=False, look_back=False,
-                                up_applies_manifests=True)
+    capabilities = Capabilities(
+        datapaths=("cilium",), options=False, companions=False, look_back=False, up_applies_manifests=True
+    )
 
-    def __init__(self, lab: str = "kind", repo: Path | str = bringup.REPO, *,
-                 use_k8s_client: bool | None = None, offline: bool = False, timeout: int = 600,
-                 log: Callable[[str], None] = print, monitor_startup: float = 1.5) -> None:
+    def __init__(
+        self,
+        lab: str = "kind",
+        repo: Path | str = bringup.REPO,
+        *,
+        use_k8s_client: bool | None = None,
+        offline: bool = False,
+        timeout: int = 600,
+        log: Callable[[str], None] = print,
+        monitor_startup: float = 1.5,
+    ) -> None:
         self.lab = lab
         self.repo = Path(repo)
         self.context = bringup.context(lab)
         self.offline = offline
         self.timeout = timeout
         self.log = log
-        self.monitor_startup = monitor_startup   # seconds a monitor needs to attach before `during` runs
+        self.monitor_startup = monitor_startup  # seconds a monitor needs to attach before `during` runs
         self.kube = Kube(self.context, use_k8s_client)
         self._cilium_pods: dict[str, str] = {}
 
@@ -116,8 +129,10 @@ class KindBackend:
     def up(self, settings: Settings | None = None) -> str:
         """Create the kind cluster, install Cilium, apply cluster/manifests (skips done steps)."""
         if settings is not None and (settings.datapath not in (None, "cilium") or settings.options):
-            raise LabError("--datapath and --set are for the embedded backend; the kind backend installs "
-                           "Cilium with cluster/cilium-values.yaml")
+            raise LabError(
+                "--datapath and --set are for the embedded backend; the kind backend installs "
+                "Cilium with cluster/cilium-values.yaml"
+            )
         return bringup.up(self.lab, self.repo, offline=self.offline, timeout=self.timeout, log=self.log)
 
     def down(self) -> str:
@@ -128,8 +143,7 @@ class KindBackend:
 
     def apply(self, paths: Sequence[str]) -> list[str]:
         """`kubectl apply -f` each path (relative paths: from the cwd, else from the repo)."""
-        return bringup.apply(self.lab, [Path(p) if Path(p).exists() else self.repo / p for p in paths],
-                             log=self.log)
+        return bringup.apply(self.lab, [Path(p) if Path(p).exists() else self.repo / p for p in paths], log=self.log)
 
     def settings(self) -> Settings:
         return Settings("cilium", {})
@@ -147,7 +161,7 @@ class KindBackend:
         try:
             cn = self.kube.get("ciliumnodes")
         except LabError:
-            cn = None                       # Cilium not installed yet: no router IPs
+            cn = None  # Cilium not installed yet: no router IPs
         return parse_nodes(self.kube.get("nodes"), cn)
 
     def node_names(self) -> list[str]:
@@ -165,7 +179,7 @@ class KindBackend:
                 eps.append(self.maps(node).endpoints())
                 links[node] = self.links(node)
             except LabError:
-                continue                    # node without a ready Cilium agent: columns stay missing
+                continue  # node without a ready Cilium agent: columns stay missing
         endpoints = pd.concat(eps, ignore_index=True) if eps else None
         return parse_pods(doc, endpoints, links)
 
@@ -174,9 +188,12 @@ class KindBackend:
 
     # -- running things -------------------------------------------------------------------
     def resolve(self, target: str) -> TargetRef:
-        pods = (PodRef(p["metadata"].get("namespace", "default"), p["metadata"]["name"],
-                       p.get("spec", {}).get("nodeName", ""))
-                for p in self.kube.get("pods").get("items", []))
+        pods = (
+            PodRef(
+                p["metadata"].get("namespace", "default"), p["metadata"]["name"], p.get("spec", {}).get("nodeName", "")
+            )
+            for p in self.kube.get("pods").get("items", [])
+        )
         return targets.resolve(target, self.node_names(), pods, self.lab)
 
     def _prefix(self, ref: TargetRef) -> tuple[str, ...]:
@@ -192,8 +209,9 @@ class KindBackend:
             raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
         return list(self._prefix(self.resolve(target))) + [str(a) for a in argv]
 
-    def run(self, target: str, argv: Sequence[str], *, timeout: float | None = 60,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, target: str, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return tools.run(self.argv(target, argv), timeout=timeout, input=input, check=False)
 
     def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
@@ -218,13 +236,26 @@ class KindBackend:
             for p in doc.get("items", []):
                 self._cilium_pods[p.get("spec", {}).get("nodeName", "")] = p["metadata"]["name"]
             if node not in self._cilium_pods:
-                raise LabError(f"no Cilium agent pod on node {node!r}: is Cilium installed? "
-                               "Run `labkit doctor --backend kind`", exit_code=ExitStatus.FAILURE)
+                raise LabError(
+                    f"no Cilium agent pod on node {node!r}: is Cilium installed? Run `labkit doctor --backend kind`",
+                    exit_code=ExitStatus.FAILURE,
+                )
         return self._cilium_pods[node]
 
     def cilium_argv(self, node: str, argv: Sequence[str]) -> list[str]:
-        return ["kubectl", "--context", self.context, "exec", "-n", CILIUM_NS, self.cilium_pod(node),
-                "-c", CILIUM_CONTAINER, "--", *map(str, argv)]
+        return [
+            "kubectl",
+            "--context",
+            self.context,
+            "exec",
+            "-n",
+            CILIUM_NS,
+            self.cilium_pod(node),
+            "-c",
+            CILIUM_CONTAINER,
+            "--",
+            *map(str, argv),
+        ]
 
     def cilium(self, node: str, argv: Sequence[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a Cilium tool (cilium-dbg, hubble) in the agent pod of ``node``."""
@@ -244,7 +275,7 @@ class KindBackend:
             if targets.is_glob(glob):
                 r = tools.run([*self._prefix(ref), "ip", "-o", "link"], timeout=30)
                 return [link["name"] for link in parse_ip_link(r.stdout)]
-            return [glob]          # no listing needed (and images like whoami have no `ip`)
+            return [glob]  # no listing needed (and images like whoami have no `ip`)
 
         def point(ref: TargetRef, target: str, iface: str) -> CapturePoint:
             nonlocal lxc_pods
@@ -254,8 +285,9 @@ class KindBackend:
                     rows = self.pods().to_dict("records")
                     lxc_pods = {(r["node"], r["lxc"]): r["name"] for r in rows if isinstance(r["lxc"], str)}
                 pod = lxc_pods.get((ref.name, iface), "")
-            return CapturePoint(point=f"{ref.name}:{iface}", node=ref.node, pod=pod, interface=iface,
-                                exec_prefix=self._prefix(ref))
+            return CapturePoint(
+                point=f"{ref.name}:{iface}", node=ref.node, pod=pod, interface=iface, exec_prefix=self._prefix(ref)
+            )
 
         return targets.match_points(patterns, self.resolve, interfaces, point)
 
@@ -269,8 +301,16 @@ class KindBackend:
     def maps(self, node: str) -> LiveMaps:
         return LiveMaps(self, self._node(node))
 
-    def monitor_argv(self, node: str, *, from_: int | None = None, to: int | None = None,
-                     related_to: int | None = None, duration: float = 5.0, json: bool = False) -> list[str]:
+    def monitor_argv(
+        self,
+        node: str,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        duration: float = 5.0,
+        json: bool = False,
+    ) -> list[str]:
         argv = ["timeout", f"{duration:g}", "cilium-dbg", "monitor"]
         for flag, v in (("--from", from_), ("--to", to), ("--related-to", related_to)):
             if v is not None:
@@ -279,21 +319,38 @@ class KindBackend:
             argv.append("-j")
         return self.cilium_argv(node, argv)
 
-    def monitor(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                related_to: int | None = None, seconds: float | None = None, duration: float | None = None,
-                during: Callable[[], object] | None = None) -> pd.DataFrame:
+    def monitor(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         """`cilium-dbg monitor` on ``node`` (every node if None) for ``duration`` seconds
-        (default 5), with ``during`` run once the monitors listen -> EVENTS. Cilium's monitor cannot look back: ``seconds`` is
-        refused with the fix. ``during`` runs once the monitors have had time to attach; the
+        (default 5) -> EVENTS. Cilium's monitor cannot look back: ``seconds`` is refused
+        with the fix. ``during`` runs once the monitors have had time to attach; the
         monitors stop themselves (`timeout` in the agent pod), so nothing is left behind."""
         if seconds is not None:
-            raise LabError("cilium monitor cannot look back on a live cluster; pass during=<a function that makes "
-                           "the traffic> or duration=<seconds to listen>")
+            raise LabError(
+                "cilium monitor cannot look back on a live cluster; pass during=<a function that makes "
+                "the traffic> or duration=<seconds to listen>"
+            )
         nodes = [self._node(node)] if node else self.node_names()
         listen = float(duration if duration is not None else 5.0)
         tools.require("kubectl")
-        procs = {n: subprocess.Popen(self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in nodes}
+        procs = {
+            n: subprocess.Popen(
+                self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in nodes
+        }
         outs: dict[str, tuple[str, str]] = {}
         try:
             if during is not None:
@@ -309,44 +366,73 @@ class KindBackend:
         frames = []
         for n, proc in procs.items():
             out, err = outs[n]
-            if proc.returncode not in (0, 124):          # 124: stopped by `timeout`, the normal end
+            if proc.returncode not in (0, 124):  # 124: stopped by `timeout`, the normal end
                 last = (err or out).strip().splitlines()[-1:] or ["?"]
                 raise LabError(f"cilium-dbg monitor on {n} failed: {last[0]}", exit_code=ExitStatus.FAILURE)
             try:
                 links = self.links(n)
             except LabError:
                 links = []
-            frames.append(parse_monitor(out, n, ifindexes={link["name"]: link["ifindex"] for link in links},
-                                        ifnames={link["ifindex"]: link["name"] for link in links}))
+            frames.append(
+                parse_monitor(
+                    out,
+                    n,
+                    ifindexes={link["name"]: link["ifindex"] for link in links},
+                    ifnames={link["ifindex"]: link["name"] for link in links},
+                )
+            )
         frames = [f for f in frames if not f.empty]
         if not frames:
             return EVENTS.frame([])
         return EVENTS.frame(pd.concat(frames, ignore_index=True).sort_values("time", kind="stable", ignore_index=True))
 
-    def monitor_lines(self, node: str | None = None, *, from_: int | None = None, to: int | None = None,
-                      related_to: int | None = None, json: bool = False, seconds: float | None = None,
-                      duration: float | None = None) -> Iterator[str]:
+    def monitor_lines(
+        self,
+        node: str | None = None,
+        *,
+        from_: int | None = None,
+        to: int | None = None,
+        related_to: int | None = None,
+        json: bool = False,
+        seconds: float | None = None,
+        duration: float | None = None,
+    ) -> Iterator[str]:
         """`cilium-dbg monitor` in the agent pods, streamed as it prints (its banner goes to
         stderr, as Cilium prints it)."""
         if seconds is not None:
-            raise LabError("cilium monitor cannot look back on a live cluster; leave out --last "
-                           "(it follows new events)")
+            raise LabError(
+                "cilium monitor cannot look back on a live cluster; leave out --last (it follows new events)"
+            )
         nodes = [self._node(node)] if node else self.node_names()
         tools.require("kubectl")
         listen = duration if duration is not None else 24 * 3600
-        return _stream([self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen, json=json)
-                        for n in nodes])
+        return _stream(
+            [self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen, json=json) for n in nodes]
+        )
 
-    def observe_argv(self, node: str, *, last: int | None = 20, seconds: float | None = None,
-                     follow: bool = False, output: str = "compact") -> list[str]:
+    def observe_argv(
+        self,
+        node: str,
+        *,
+        last: int | None = 20,
+        seconds: float | None = None,
+        follow: bool = False,
+        output: str = "compact",
+    ) -> list[str]:
         argv = ["hubble", "observe", "-o", "json" if output == "json" else "compact"]
         argv += ["--all"] if last is None else ["--last", str(int(last))]
         argv += ["--since", f"{int(seconds)}s"] if seconds else []
         argv += ["--follow"] if follow else []
         return self.cilium_argv(node, argv)
 
-    def flows(self, node: str | None = None, *, seconds: float | None = None, duration: float | None = None,
-              during: Callable[[], object] | None = None) -> pd.DataFrame:
+    def flows(
+        self,
+        node: str | None = None,
+        *,
+        seconds: float | None = None,
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+    ) -> pd.DataFrame:
         """Hubble flows (`hubble observe -o json` in the agent pods) -> FLOWS, oldest first.
 
         ``node`` None reads every node (each agent keeps its own node's flows); ``during`` /
@@ -369,13 +455,21 @@ class KindBackend:
         df = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable", ignore_index=True)
         return FLOWS.frame(df)
 
-    def observe_lines(self, node: str | None = None, *, last: int | None = 20, seconds: float | None = None,
-                      follow: bool = False, duration: float | None = None, output: str = "compact") -> Iterator[str]:
+    def observe_lines(
+        self,
+        node: str | None = None,
+        *,
+        last: int | None = 20,
+        seconds: float | None = None,
+        follow: bool = False,
+        duration: float | None = None,
+        output: str = "compact",
+    ) -> Iterator[str]:
         """`hubble observe` in the agent pods, as it prints."""
         nodes = [self._node(node)] if node else self.node_names()
         argvs = [self.observe_argv(n, last=last, seconds=seconds, follow=follow, output=output) for n in nodes]
         if follow and duration is not None:
-            argvs = [a[:a.index("--") + 1] + ["timeout", f"{duration:g}"] + a[a.index("--") + 1:] for a in argvs]
+            argvs = [a[: a.index("--") + 1] + ["timeout", f"{duration:g}"] + a[a.index("--") + 1 :] for a in argvs]
         tools.require("kubectl")
         return _stream(argvs)
 

@@ -5,11 +5,12 @@ does the same steps by hand) can see exactly what runs. The cluster is declared 
 ``cluster/``: ``kind.yaml``, ``cilium-values.yaml`` (the blog's helm values) and
 ``manifests/``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import yaml
 
@@ -52,9 +53,9 @@ def offline_chart(repo: Path = REPO) -> Path:
 
 @dataclass(frozen=True)
 class Step:
-    what: str                 # one line for the learner
+    what: str  # one line for the learner
     argv: tuple[str, ...]
-    skip_if: str = ""         # "cluster-exists" / "release-exists": checked before running
+    skip_if: str = ""  # "cluster-exists" / "release-exists": checked before running
 
 
 def manifest_namespaces(path: Path) -> list[str]:
@@ -71,38 +72,64 @@ def manifest_namespaces(path: Path) -> list[str]:
     return out
 
 
-def up_steps(lab: str = "kind", repo: Path = REPO, *, offline: bool = False,
-             timeout: int = 600) -> list[Step]:
+def up_steps(lab: str = "kind", repo: Path = REPO, *, offline: bool = False, timeout: int = 600) -> list[Step]:
     cluster = repo / "cluster"
     ctx = context(lab)
     kubectl = ("kubectl", "--context", ctx)
     t = f"--timeout={timeout}s"
     steps = [
-        Step("create the kind cluster (3 nodes, no default CNI, no kube-proxy)",
-             ("kind", "create", "cluster", "--name", lab, "--config", str(cluster / "kind.yaml"),
-              "--image", V.kind_node_image(offline)), skip_if="cluster-exists"),
+        Step(
+            "create the kind cluster (3 nodes, no default CNI, no kube-proxy)",
+            (
+                "kind",
+                "create",
+                "cluster",
+                "--name",
+                lab,
+                "--config",
+                str(cluster / "kind.yaml"),
+                "--image",
+                V.kind_node_image(offline),
+            ),
+            skip_if="cluster-exists",
+        ),
     ]
     if offline:
         chart = str(offline_chart(repo))
     else:
         chart = "cilium/cilium"
         steps += [
-            Step("add the Cilium helm repository",
-                 ("helm", "repo", "add", "cilium", V.CILIUM_CHART_REPO, "--force-update"),
-                 skip_if="release-exists"),
-            Step("refresh the Cilium helm repository",
-                 ("helm", "repo", "update", "cilium"), skip_if="release-exists"),
+            Step(
+                "add the Cilium helm repository",
+                ("helm", "repo", "add", "cilium", V.CILIUM_CHART_REPO, "--force-update"),
+                skip_if="release-exists",
+            ),
+            Step("refresh the Cilium helm repository", ("helm", "repo", "update", "cilium"), skip_if="release-exists"),
         ]
-    install = ["helm", "--kube-context", ctx, "install", "cilium", chart, "--version", V.CILIUM_VERSION,
-               "--namespace", CILIUM_NS, "-f", str(cluster / "cilium-values.yaml")]
+    install = [
+        "helm",
+        "--kube-context",
+        ctx,
+        "install",
+        "cilium",
+        chart,
+        "--version",
+        V.CILIUM_VERSION,
+        "--namespace",
+        CILIUM_NS,
+        "-f",
+        str(cluster / "cilium-values.yaml"),
+    ]
     for s in OFFLINE_SETS if offline else ():
         install += ["--set", s]
-    steps.append(Step(f"install Cilium {V.CILIUM_VERSION} with the blog's helm values",
-                      tuple(install), skip_if="release-exists"))
+    steps.append(
+        Step(f"install Cilium {V.CILIUM_VERSION} with the blog's helm values", tuple(install), skip_if="release-exists")
+    )
     for r in ROLLOUTS:
         steps.append(Step(f"wait for {r}", (*kubectl, "-n", CILIUM_NS, "rollout", "status", r, t)))
-    steps.append(Step("wait for the nodes to be Ready",
-                      (*kubectl, "wait", "--for=condition=Ready", "nodes", "--all", t)))
+    steps.append(
+        Step("wait for the nodes to be Ready", (*kubectl, "wait", "--for=condition=Ready", "nodes", "--all", t))
+    )
     steps += apply_steps(lab, [cluster / "manifests"], timeout=timeout)
     return steps
 
@@ -119,9 +146,23 @@ def apply_steps(lab: str, paths: Sequence[str | Path], *, timeout: int = 300) ->
             if ns not in namespaces:
                 namespaces.append(ns)
     for ns in namespaces:
-        steps.append(Step(f"wait for the pods in {ns} to be Ready",
-                          ("kubectl", "--context", ctx, "-n", ns, "wait", "--for=condition=Ready",
-                           "pods", "--all", f"--timeout={timeout}s")))
+        steps.append(
+            Step(
+                f"wait for the pods in {ns} to be Ready",
+                (
+                    "kubectl",
+                    "--context",
+                    ctx,
+                    "-n",
+                    ns,
+                    "wait",
+                    "--for=condition=Ready",
+                    "pods",
+                    "--all",
+                    f"--timeout={timeout}s",
+                ),
+            )
+        )
     return steps
 
 
@@ -131,13 +172,13 @@ def cluster_exists(lab: str) -> bool:
 
 
 def release_exists(lab: str) -> bool:
-    r = tools.run(["helm", "--kube-context", context(lab), "status", "cilium", "--namespace", CILIUM_NS],
-                  check=False, timeout=60)
+    r = tools.run(
+        ["helm", "--kube-context", context(lab), "status", "cilium", "--namespace", CILIUM_NS], check=False, timeout=60
+    )
     return r.returncode == 0
 
 
-def run_steps(steps: Sequence[Step], lab: str, *, log: Callable[[str], None] = print,
-              timeout: int = 900) -> list[str]:
+def run_steps(steps: Sequence[Step], lab: str, *, log: Callable[[str], None] = print, timeout: int = 900) -> list[str]:
     """Run the steps in order (skipping done ones); returns what `kubectl apply` printed."""
     checks = {"cluster-exists": lambda: cluster_exists(lab), "release-exists": lambda: release_exists(lab)}
     known: dict[str, bool] = {}
@@ -156,19 +197,27 @@ def run_steps(steps: Sequence[Step], lab: str, *, log: Callable[[str], None] = p
     return applied
 
 
-def up(lab: str = "kind", repo: Path = REPO, *, offline: bool = False, timeout: int = 600,
-       log: Callable[[str], None] = print) -> str:
+def up(
+    lab: str = "kind",
+    repo: Path = REPO,
+    *,
+    offline: bool = False,
+    timeout: int = 600,
+    log: Callable[[str], None] = print,
+) -> str:
     """Create (or complete) the live lab. Safe to run again: done steps are skipped."""
     tools.require_all()
     if offline and not offline_chart(repo).exists():
-        raise LabError(f"offline install needs the chart at {offline_chart(repo)}: run images/preload.sh first",
-                       exit_code=1)
+        raise LabError(
+            f"offline install needs the chart at {offline_chart(repo)}: run images/preload.sh first", exit_code=1
+        )
     run_steps(up_steps(lab, repo, offline=offline, timeout=timeout), lab, log=log, timeout=timeout + 60)
     return f"lab {lab} is up: kind cluster {lab} with Cilium {V.CILIUM_VERSION} (kubectl context {context(lab)})"
 
 
-def apply(lab: str, paths: Sequence[str | Path], *, timeout: int = 300,
-          log: Callable[[str], None] = print) -> list[str]:
+def apply(
+    lab: str, paths: Sequence[str | Path], *, timeout: int = 300, log: Callable[[str], None] = print
+) -> list[str]:
     """`kubectl apply -f` each path, wait for the pods; returns kubectl's lines ("pod/x created")."""
     tools.require("kubectl")
     return run_steps(apply_steps(lab, paths, timeout=timeout), lab, log=log, timeout=timeout + 60)

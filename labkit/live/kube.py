@@ -4,6 +4,7 @@ The kubernetes Python client is used when it can load the kind context from the 
 otherwise (or when it fails) `kubectl get ... -o json`. Both give the same JSON shape, so the
 parsers in :mod:`labkit.live.parse_k8s` do not care which one answered.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ CLUSTER_SCOPED = {"nodes", "ciliumnodes"}
 class Kube:
     def __init__(self, context: str, use_client: bool | None = None) -> None:
         self.context = context
-        self.use_client = use_client       # None: try the client, fall back to kubectl
+        self.use_client = use_client  # None: try the client, fall back to kubectl
         self._api: Any = None
 
     # -- the kubernetes client ------------------------------------------------------------
@@ -27,25 +28,29 @@ class Kube:
             return None
         if self._api is None:
             try:
-                from kubernetes import config
+                from kubernetes import config  # heavy, optional: kubectl is the fallback
+
                 self._api = config.new_client_from_config(context=self.context, persist_config=False)
-            except Exception as e:            # no kubeconfig, no such context, no package
+            except Exception as e:  # no kubeconfig, no such context, no package
                 if self.use_client:
-                    raise LabError(f"kubernetes client cannot use context {self.context}: {e}", exit_code=1)
+                    raise LabError(f"kubernetes client cannot use context {self.context}: {e}", exit_code=1) from e
                 self._api = False
         return self._api or None
 
-    def _via_client(self, resource: str, namespace: str | None, label_selector: str | None,
-                    field_selector: str | None) -> dict | None:
+    def _via_client(
+        self, resource: str, namespace: str | None, label_selector: str | None, field_selector: str | None
+    ) -> dict | None:
         api = self._client()
         if api is None:
             return None
-        from kubernetes import client
+        from kubernetes import client  # heavy, optional: kubectl is the fallback
+
         kw: dict[str, Any] = {"_request_timeout": 30}
         if label_selector:
             kw["label_selector"] = label_selector
         if field_selector:
             kw["field_selector"] = field_selector
+        obj: Any
         try:
             core = client.CoreV1Api(api)
             if resource == "nodes":
@@ -53,28 +58,41 @@ class Kube:
             elif resource == "pods":
                 obj = core.list_namespaced_pod(namespace, **kw) if namespace else core.list_pod_for_all_namespaces(**kw)
             elif resource == "services":
-                obj = (core.list_namespaced_service(namespace, **kw) if namespace
-                       else core.list_service_for_all_namespaces(**kw))
+                obj = (
+                    core.list_namespaced_service(namespace, **kw)
+                    if namespace
+                    else core.list_service_for_all_namespaces(**kw)
+                )
             elif resource == "endpointslices":
                 d = client.DiscoveryV1Api(api)
-                obj = (d.list_namespaced_endpoint_slice(namespace, **kw) if namespace
-                       else d.list_endpoint_slice_for_all_namespaces(**kw))
+                obj = (
+                    d.list_namespaced_endpoint_slice(namespace, **kw)
+                    if namespace
+                    else d.list_endpoint_slice_for_all_namespaces(**kw)
+                )
             elif resource == "ciliumnodes":
-                return client.CustomObjectsApi(api).list_cluster_custom_object("cilium.io", "v2", "ciliumnodes", **kw)
+                custom = client.CustomObjectsApi(api).list_cluster_custom_object("cilium.io", "v2", "ciliumnodes", **kw)
+                return custom if isinstance(custom, dict) else None
             else:
                 return None
             return api.sanitize_for_serialization(obj)
         except Exception:
             if self.use_client:
                 raise
-            return None                         # kubectl will say what is wrong
+            return None  # kubectl will say what is wrong
 
     # -- kubectl ---------------------------------------------------------------------------
     def kubectl(self, *args: str) -> list[str]:
         return ["kubectl", "--context", self.context, *args]
 
-    def get(self, resource: str, namespace: str | None = None, *, label_selector: str | None = None,
-            field_selector: str | None = None) -> dict:
+    def get(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict:
         """A list of ``resource`` as kubectl's JSON (``{"items": [...]}``)."""
         doc = self._via_client(resource, namespace, label_selector, field_selector)
         if doc is not None:
@@ -91,4 +109,4 @@ class Kube:
         try:
             return json.loads(r.stdout)
         except ValueError as e:
-            raise LabError(f"`{' '.join(argv)}` printed no JSON: {e}", exit_code=1)
+            raise LabError(f"`{' '.join(argv)}` printed no JSON: {e}", exit_code=1) from e

@@ -4,10 +4,11 @@ node's `ip -o link` -> NODES, PODS, SERVICES.
 The inputs are the JSON documents kubectl prints (or the kubernetes client's objects passed
 through ``ApiClient().sanitize_for_serialization``, which is the same JSON).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -37,11 +38,18 @@ def parse_nodes(nodes_json: Mapping, ciliumnodes_json: Mapping | None = None) ->
         meta, spec, status = n.get("metadata", {}), n.get("spec", {}), n.get("status", {})
         labels = meta.get("labels") or {}
         role = "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker"
-        ip = next((a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"
-                   and ":" not in a.get("address", "")), None)
+        ip = next(
+            (
+                a["address"]
+                for a in status.get("addresses") or []
+                if a.get("type") == "InternalIP" and ":" not in a.get("address", "")
+            ),
+            None,
+        )
         cidr = spec.get("podCIDR") or next((c for c in spec.get("podCIDRs") or [] if ":" not in c), None)
-        rows.append(dict(name=meta["name"], role=role, internal_ip=ip, pod_cidr=cidr,
-                         router_ip=router.get(meta["name"])))
+        rows.append(
+            dict(name=meta["name"], role=role, internal_ip=ip, pod_cidr=cidr, router_ip=router.get(meta["name"]))
+        )
     return NODES.frame(rows)
 
 
@@ -51,8 +59,10 @@ def app_of(image: str) -> str:
     return {"whoami": "whoami", "netshoot": "idle"}.get(name, "")
 
 
-_LINK = re.compile(r"^(?P<idx>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>\S+?))?:\s+<[^>]*>.*?"
-                   r"link/\S+\s+(?P<mac>[0-9a-fA-F:]{17})?")
+_LINK = re.compile(
+    r"^(?P<idx>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>\S+?))?:\s+<[^>]*>.*?"
+    r"link/\S+\s+(?P<mac>[0-9a-fA-F:]{17})?"
+)
 
 
 def parse_ip_link(text: str) -> list[dict]:
@@ -65,9 +75,12 @@ def parse_ip_link(text: str) -> list[dict]:
     return out
 
 
-def parse_pods(pods_json: Mapping, endpoints: pd.DataFrame | None = None,
-               links: Mapping[str, Iterable[Mapping]] | None = None,
-               namespaces: Iterable[str] | None = None) -> pd.DataFrame:
+def parse_pods(
+    pods_json: Mapping,
+    endpoints: pd.DataFrame | None = None,
+    links: Mapping[str, Iterable[Mapping]] | None = None,
+    namespaces: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """Pods -> PODS.
 
     ``endpoints`` (ENDPOINTS rows of every node) give endpoint id, identity, lxc ifindex, pod
@@ -98,21 +111,34 @@ def parse_pods(pods_json: Mapping, endpoints: pd.DataFrame | None = None,
         ip = status.get("podIP")
         image = (spec.get("containers") or [{}])[0].get("image", "")
         labels = meta.get("labels") or {}
-        row = dict(namespace=ns, name=meta["name"], node=node, ip=ip, image=image, app=app_of(image),
-                   labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        row = dict(
+            namespace=ns,
+            name=meta["name"],
+            node=node,
+            ip=ip,
+            image=image,
+            app=app_of(image),
+            labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        )
         e = ep.get((node, ip))
         if e:
             idx = e.get("ifindex")
-            row.update(endpoint_id=e.get("endpoint_id"), identity=e.get("identity"), lxc_ifindex=idx,
-                       pod_mac=e.get("mac"), lxc_mac=e.get("node_mac"))
+            row.update(
+                endpoint_id=e.get("endpoint_id"),
+                identity=e.get("identity"),
+                lxc_ifindex=idx,
+                pod_mac=e.get("mac"),
+                lxc_mac=e.get("node_mac"),
+            )
             if idx is not None and not pd.isna(idx):
                 row["lxc"] = names.get((node, int(idx)))
         rows.append(row)
     return PODS.frame(rows)
 
 
-def parse_services(services_json: Mapping, endpointslices_json: Mapping | None = None,
-                   namespaces: Iterable[str] | None = None) -> pd.DataFrame:
+def parse_services(
+    services_json: Mapping, endpointslices_json: Mapping | None = None, namespaces: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Services (+ EndpointSlices for the backends) -> SERVICES, one row per service port.
 
     Headless services (clusterIP None) have no virtual IP and are left out.
@@ -137,8 +163,14 @@ def parse_services(services_json: Mapping, endpointslices_json: Mapping | None =
             tp = port.get("targetPort", port.get("port"))
             backends = []
             for s in slices.get((ns, name), []):
-                sport = next((sp.get("port") for sp in s.get("ports") or []
-                              if (sp.get("name") or "") == (port.get("name") or "")), None)
+                sport = next(
+                    (
+                        sp.get("port")
+                        for sp in s.get("ports") or []
+                        if (sp.get("name") or "") == (port.get("name") or "")
+                    ),
+                    None,
+                )
                 if sport is None:
                     continue
                 if isinstance(tp, str) or tp is None:
@@ -147,9 +179,18 @@ def parse_services(services_json: Mapping, endpointslices_json: Mapping | None =
                     if (e.get("conditions") or {}).get("ready") is False:
                         continue
                     backends += [f"{a}:{sport}" for a in e.get("addresses") or []]
-            rows.append(dict(namespace=ns, name=name, type=spec.get("type", "ClusterIP"), cluster_ip=vip,
-                             port=int(port["port"]), target_port=int(tp) if str(tp).isdigit() else int(port["port"]),
-                             protocol=port.get("protocol", "TCP"), backends=",".join(sorted(backends, key=_ipkey))))
+            rows.append(
+                dict(
+                    namespace=ns,
+                    name=name,
+                    type=spec.get("type", "ClusterIP"),
+                    cluster_ip=vip,
+                    port=int(port["port"]),
+                    target_port=int(tp) if str(tp).isdigit() else int(port["port"]),
+                    protocol=port.get("protocol", "TCP"),
+                    backends=",".join(sorted(backends, key=_ipkey)),
+                )
+            )
     return SERVICES.frame(rows)
 
 

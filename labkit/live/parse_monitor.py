@@ -1,10 +1,11 @@
 """Parsers: `cilium-dbg monitor` (text and ``-j``) -> EVENTS, `hubble observe -o json` -> FLOWS."""
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Mapping
 
 import pandas as pd
 
@@ -32,11 +33,13 @@ _SUMMARY_POINTS = [
 _TRACE = re.compile(
     r"^(?:CPU \d+: )?(?P<summary>(?:->|<-) .+?)(?: encrypted)? flow (?P<flow>0x[0-9a-fA-F]+) , "
     r"identity (?P<sid>\S+)->(?P<did>\S+) state (?P<state>\S+) ifindex (?P<ifname>\S+) "
-    r"orig-ip (?P<orig>\S+): (?P<conn>.*)$")
+    r"orig-ip (?P<orig>\S+): (?P<conn>.*)$"
+)
 _DROP = re.compile(
     r"^(?:CPU \d+: )?xx drop \((?P<reason>.*?)\) flow (?P<flow>0x[0-9a-fA-F]+) to endpoint (?P<dst>\d+), "
     r"ifindex (?P<ifindex>\d+), file (?P<file>[^,]*?):(?P<line>\d+), , identity (?P<sid>\S+)->(?P<did>\S+): "
-    r"(?P<conn>.*)$")
+    r"(?P<conn>.*)$"
+)
 _L4 = re.compile(r"^(?P<src>\S+) -> (?P<dst>\S+) (?P<proto>tcp|udp|sctp)(?: (?P<flags>.*))?$")
 _L3 = re.compile(r"^(?P<src>\S+) -> (?P<dst>\S+) (?P<what>.+)$")
 _TCP_ORDER = ("SYN", "ACK", "RST", "FIN")
@@ -66,8 +69,14 @@ def _connection(conn: str) -> dict:
     if m:
         src, sport = _split_hostport(m["src"])
         dst, dport = _split_hostport(m["dst"])
-        return dict(proto=m["proto"].upper(), src_ip=src, src_port=sport, dst_ip=dst, dst_port=dport,
-                    tcp_flags=(m["flags"] or "").strip() if m["proto"] == "tcp" else "")
+        return dict(
+            proto=m["proto"].upper(),
+            src_ip=src,
+            src_port=sport,
+            dst_ip=dst,
+            dst_port=dport,
+            tcp_flags=(m["flags"] or "").strip() if m["proto"] == "tcp" else "",
+        )
     m = _L3.match(conn)
     if m:
         what = m["what"]
@@ -78,9 +87,14 @@ def _connection(conn: str) -> dict:
     return dict(tcp_flags="")
 
 
-def parse_monitor(text: str, node: str, *, time: datetime | None = None,
-                  ifindexes: Mapping[str, int] | None = None,
-                  ifnames: Mapping[int, str] | None = None) -> pd.DataFrame:
+def parse_monitor(
+    text: str,
+    node: str,
+    *,
+    time: datetime | None = None,
+    ifindexes: Mapping[str, int] | None = None,
+    ifnames: Mapping[int, str] | None = None,
+) -> pd.DataFrame:
     """`cilium-dbg monitor` output (text lines, or ``-j`` JSON lines) -> EVENTS.
 
     The text does not carry an ifindex number for traces (only the name) nor an ifname for
@@ -113,22 +127,50 @@ def parse_monitor(text: str, node: str, *, time: datetime | None = None,
                         source = int(pm[1])
                     break
             ifname = m["ifname"]
-            rows.append(dict(
-                time=when, node=node, type="trace", observation_point=point, source=source, dst_id=dst_id,
-                flow=int(m["flow"], 16), src_identity=identity_number(m["sid"]),
-                dst_identity=identity_number(m["did"]), state=m["state"],
-                ifindex=int(ifname) if ifname.isdigit() else ifindexes.get(ifname, 0), ifname=ifname,
-                orig_ip=m["orig"], drop_reason="", line=line, **_connection(m["conn"])))
+            rows.append(
+                dict(
+                    time=when,
+                    node=node,
+                    type="trace",
+                    observation_point=point,
+                    source=source,
+                    dst_id=dst_id,
+                    flow=int(m["flow"], 16),
+                    src_identity=identity_number(m["sid"]),
+                    dst_identity=identity_number(m["did"]),
+                    state=m["state"],
+                    ifindex=int(ifname) if ifname.isdigit() else ifindexes.get(ifname, 0),
+                    ifname=ifname,
+                    orig_ip=m["orig"],
+                    drop_reason="",
+                    line=line,
+                    **_connection(m["conn"]),
+                )
+            )
             continue
         m = _DROP.match(line)
         if m:
             ifindex = int(m["ifindex"])
-            rows.append(dict(
-                time=when, node=node, type="drop", observation_point="", source=0, dst_id=int(m["dst"]),
-                flow=int(m["flow"], 16), src_identity=identity_number(m["sid"]),
-                dst_identity=identity_number(m["did"]), state="", ifindex=ifindex,
-                ifname=ifnames.get(ifindex, str(ifindex)), orig_ip="", drop_reason=m["reason"], line=line,
-                **_connection(m["conn"])))
+            rows.append(
+                dict(
+                    time=when,
+                    node=node,
+                    type="drop",
+                    observation_point="",
+                    source=0,
+                    dst_id=int(m["dst"]),
+                    flow=int(m["flow"], 16),
+                    src_identity=identity_number(m["sid"]),
+                    dst_identity=identity_number(m["did"]),
+                    state="",
+                    ifindex=ifindex,
+                    ifname=ifnames.get(ifindex, str(ifindex)),
+                    orig_ip="",
+                    drop_reason=m["reason"],
+                    line=line,
+                    **_connection(m["conn"]),
+                )
+            )
     return EVENTS.frame(rows)
 
 
@@ -140,8 +182,9 @@ def _port(v) -> int | None:
     return int(m[1]) if m else None
 
 
-def _monitor_json(line: str, node: str, when: datetime, ifindexes: Mapping[str, int],
-                  ifnames: Mapping[int, str]) -> dict | None:
+def _monitor_json(
+    line: str, node: str, when: datetime, ifindexes: Mapping[str, int], ifnames: Mapping[int, str]
+) -> dict | None:
     try:
         ev = json.loads(line)
     except ValueError:
@@ -151,8 +194,19 @@ def _monitor_json(line: str, node: str, when: datetime, ifindexes: Mapping[str, 
         return None
     s = ev.get("summary") or {}
     l3, l4 = s.get("l3") or {}, s.get("l4") or {}
-    proto = ("TCP" if s.get("tcp") else "UDP" if s.get("udp") else "SCTP" if s.get("sctp")
-             else "ICMP" if s.get("icmpv4") else "ICMPv6" if s.get("icmpv6") else "")
+    proto = (
+        "TCP"
+        if s.get("tcp")
+        else "UDP"
+        if s.get("udp")
+        else "SCTP"
+        if s.get("sctp")
+        else "ICMP"
+        if s.get("icmpv4")
+        else "ICMPv6"
+        if s.get("icmpv6")
+        else ""
+    )
     flags = ""
     if s.get("tcp"):
         flags = ", ".join(f for f in _TCP_ORDER if re.search(rf"\b{f}=true\b", s["tcp"]))
@@ -160,14 +214,28 @@ def _monitor_json(line: str, node: str, when: datetime, ifindexes: Mapping[str, 
     point = ev.get("observationPoint", "") if kind == "trace" else ""
     mark = str(ev.get("mark", "0") or "0")
     return dict(
-        time=when, node=node, type=kind, observation_point=point, source=int(ev.get("source", 0) or 0),
-        dst_id=int(ev.get("dstID", 0) or 0), flow=int(mark, 16) if mark.startswith("0x") else int(mark or 0),
-        src_identity=int(ev.get("srcLabel", 0) or 0), dst_identity=int(ev.get("dstLabel", 0) or 0),
+        time=when,
+        node=node,
+        type=kind,
+        observation_point=point,
+        source=int(ev.get("source", 0) or 0),
+        dst_id=int(ev.get("dstID", 0) or 0),
+        flow=int(mark, 16) if mark.startswith("0x") else int(mark or 0),
+        src_identity=int(ev.get("srcLabel", 0) or 0),
+        dst_identity=int(ev.get("dstLabel", 0) or 0),
         state=ev.get("state", "") if kind == "trace" else "",
-        ifindex=int(ifname) if ifname.isdigit() else ifindexes.get(ifname, 0), ifname=ifname,
-        orig_ip="", proto=proto, src_ip=l3.get("src"), src_port=_port(l4.get("src")), dst_ip=l3.get("dst"),
-        dst_port=_port(l4.get("dst")), tcp_flags=flags,
-        drop_reason=ev.get("reason", "") if kind == "drop" else "", line=line)
+        ifindex=int(ifname) if ifname.isdigit() else ifindexes.get(ifname, 0),
+        ifname=ifname,
+        orig_ip="",
+        proto=proto,
+        src_ip=l3.get("src"),
+        src_port=_port(l4.get("src")),
+        dst_ip=l3.get("dst"),
+        dst_port=_port(l4.get("dst")),
+        tcp_flags=flags,
+        drop_reason=ev.get("reason", "") if kind == "drop" else "",
+        line=line,
+    )
 
 
 # --------------------------------------------------------------------------------- hubble
@@ -192,7 +260,7 @@ def parse_flows(text: str) -> pd.DataFrame:
             continue
         f = obj.get("flow")
         if not isinstance(f, dict):
-            continue                            # lost_events, node_status, ...
+            continue  # lost_events, node_status, ...
         ip, l4 = f.get("IP") or {}, f.get("l4") or {}
         proto, sport, dport, flags = "", None, None, ""
         for name in ("TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6"):
@@ -207,18 +275,29 @@ def parse_flows(text: str) -> pd.DataFrame:
                     sport = dport = None
                 break
         src, dst = f.get("source") or {}, f.get("destination") or {}
-        rows.append(dict(
-            time=f.get("time") or obj.get("time"), node=f.get("node_name") or obj.get("node_name", ""),
-            verdict=f.get("verdict", ""), drop_reason=f.get("drop_reason_desc", "") or "",
-            proto=proto, src_ip=ip.get("source", ""), src_xlated=ip.get("source_xlated", "") or "",
-            src_port=sport if sport is not None else (0 if proto in ("TCP", "UDP", "SCTP") else None),
-            dst_ip=ip.get("destination", ""),
-            dst_port=dport if dport is not None else (0 if proto in ("TCP", "UDP", "SCTP") else None),
-            tcp_flags=flags, src_pod=_pod(src), dst_pod=_pod(dst),
-            src_identity=int(src.get("identity", 0) or 0), dst_identity=int(dst.get("identity", 0) or 0),
-            traffic_direction=f.get("traffic_direction", "TRAFFIC_DIRECTION_UNKNOWN"),
-            observation_point=f.get("trace_observation_point", ""), trace_reason=f.get("trace_reason", ""),
-            is_reply=f.get("is_reply"), ifname=(f.get("interface") or {}).get("name", ""),
-            summary=f.get("Summary", ""),
-        ))
+        rows.append(
+            dict(
+                time=f.get("time") or obj.get("time"),
+                node=f.get("node_name") or obj.get("node_name", ""),
+                verdict=f.get("verdict", ""),
+                drop_reason=f.get("drop_reason_desc", "") or "",
+                proto=proto,
+                src_ip=ip.get("source", ""),
+                src_xlated=ip.get("source_xlated", "") or "",
+                src_port=sport if sport is not None else (0 if proto in ("TCP", "UDP", "SCTP") else None),
+                dst_ip=ip.get("destination", ""),
+                dst_port=dport if dport is not None else (0 if proto in ("TCP", "UDP", "SCTP") else None),
+                tcp_flags=flags,
+                src_pod=_pod(src),
+                dst_pod=_pod(dst),
+                src_identity=int(src.get("identity", 0) or 0),
+                dst_identity=int(dst.get("identity", 0) or 0),
+                traffic_direction=f.get("traffic_direction", "TRAFFIC_DIRECTION_UNKNOWN"),
+                observation_point=f.get("trace_observation_point", ""),
+                trace_reason=f.get("trace_reason", ""),
+                is_reply=f.get("is_reply"),
+                ifname=(f.get("interface") or {}).get("name", ""),
+                summary=f.get("Summary", ""),
+            )
+        )
     return FLOWS.frame(rows)

@@ -5,6 +5,7 @@
 follow these values; ``tests/test_live_images.py`` checks that they agree. Keep every value
 on one line of the form ``NAME = "value"``.
 """
+
 from __future__ import annotations
 
 # Cilium, exactly the blog's release (helm chart and images share the version).

@@ -9,6 +9,7 @@ skipped, e.g. an lxc bypassed by ``bpf_redirect_peer``; grey outside that span).
 Rows are ordinal (not to time scale) so microsecond-apart hops stay readable; the hover and
 the row labels give the real times.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,7 @@ IDENTITY = ["proto", "ip_id", "seq", "ack", "tcp_flags", "length"]
 purpose, so a packet still matches after NAT rewrote them; non-IP packets use the summary."""
 COLORS = {"TCP": "#1f77b4", "UDP": "#2ca02c", "ICMP": "#9467bd", "ARP": "#ff7f0e"}
 OTHER_COLOR = "#7f7f7f"
-SLANT = 0.6   # vertical room (in rows) one packet's arrow takes from first to last point
+SLANT = 0.6  # vertical room (in rows) one packet's arrow takes from first to last point
 
 
 def packet_ids(packets: pd.DataFrame) -> pd.Series:
@@ -52,7 +53,7 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None) -> go.Figure:
 
     fig = go.Figure()
     per_proto: dict[str, dict[str, list]] = {}
-    missing = {"x": [], "y": [], "text": [], "color": []}
+    missing: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
     row_labels = []
     for pid, obs in df.groupby("pid", sort=True):
         obs = obs.sort_values("time", kind="stable").drop_duplicates("lane")
@@ -60,10 +61,10 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None) -> go.Figure:
         ys = pid + SLANT * np.arange(n) / max(1, n - 1)
         row_labels.append(f"+{(obs['time'].iloc[0] - t0) * 1e3:.3f} ms")
         proto = str(obs["proto"].iloc[0])
-        tr = per_proto.setdefault(proto if proto in COLORS else "other",
-                                  {"x": [], "y": [], "text": [], "symbol": []})
-        for j, (lane, y, point, direction, when, summary) in enumerate(zip(
-                obs["lane"], ys, obs["point"], obs["direction"], obs["time"], obs["summary"])):
+        tr = per_proto.setdefault(proto if proto in COLORS else "other", {"x": [], "y": [], "text": [], "symbol": []})
+        for j, (lane, y, point, direction, when, summary) in enumerate(
+            zip(obs["lane"], ys, obs["point"], obs["direction"], obs["time"], obs["summary"])
+        ):
             tr["x"].append(lane)
             tr["y"].append(y)
             tr["text"].append(f"{point} {direction or ''}<br>+{(when - t0) * 1e3:.3f} ms<br>{summary}")
@@ -84,28 +85,77 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None) -> go.Figure:
 
     for proto, tr in per_proto.items():
         color = COLORS.get(proto, OTHER_COLOR)
-        fig.add_trace(go.Scatter(
-            x=tr["x"], y=tr["y"], mode="lines+markers", name=proto, hovertext=tr["text"],
-            hoverinfo="text", line={"color": color, "width": 2},
-            marker={"symbol": [s or "circle" for s in tr["symbol"]], "angleref": "previous",
-                    "size": 11, "color": color}))
-    fig.add_trace(go.Scatter(
-        x=missing["x"], y=missing["y"], mode="markers", name="not seen here",
-        hovertext=missing["text"], hoverinfo="text",
-        marker={"symbol": "x-thin-open", "size": 12, "line": {"width": 2, "color": missing["color"]},
-                "color": missing["color"]}))
+        fig.add_trace(
+            go.Scatter(
+                x=tr["x"],
+                y=tr["y"],
+                mode="lines+markers",
+                name=proto,
+                hovertext=tr["text"],
+                hoverinfo="text",
+                line={"color": color, "width": 2},
+                marker={
+                    "symbol": [s or "circle" for s in tr["symbol"]],
+                    "angleref": "previous",
+                    "size": 11,
+                    "color": color,
+                },
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=missing["x"],
+            y=missing["y"],
+            mode="markers",
+            name="not seen here",
+            hovertext=missing["text"],
+            hoverinfo="text",
+            marker={
+                "symbol": "x-thin-open",
+                "size": 12,
+                "line": {"width": 2, "color": missing["color"]},
+                "color": missing["color"],
+            },
+        )
+    )
 
     n_packets = len(row_labels)
     fig.update_layout(
         title="Who saw which packet",
         height=max(320, 120 + 34 * n_packets),
-        xaxis={"tickmode": "array", "tickvals": list(range(len(lanes))), "ticktext": lanes,
-               "side": "top", "range": [-0.5, len(lanes) - 0.5], "showgrid": False, "zeroline": False},
-        yaxis={"autorange": "reversed", "tickmode": "array", "tickvals": list(range(n_packets)),
-               "ticktext": row_labels, "showgrid": False, "zeroline": False},
-        shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": i, "x1": i, "y0": 0, "y1": 1,
-                 "line": {"color": "#bbbbbb", "width": 1}, "layer": "below"} for i in range(len(lanes))],
-        hovermode="closest", legend={"orientation": "h"},
+        xaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(lanes))),
+            "ticktext": lanes,
+            "side": "top",
+            "range": [-0.5, len(lanes) - 0.5],
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={
+            "autorange": "reversed",
+            "tickmode": "array",
+            "tickvals": list(range(n_packets)),
+            "ticktext": row_labels,
+            "showgrid": False,
+            "zeroline": False,
+        },
+        shapes=[
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": i,
+                "x1": i,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#bbbbbb", "width": 1},
+                "layer": "below",
+            }
+            for i in range(len(lanes))
+        ],
+        hovermode="closest",
+        legend={"orientation": "h"},
         meta={"lanes": lanes, "packets": n_packets, "missing": len(missing["x"])},
     )
     return fig

@@ -7,6 +7,7 @@
 - metrics: packets by reason, split by direction.
 - endpoints / ipcache: the table itself, as a figure (for offline HTML).
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -34,16 +35,34 @@ def ct_plot(ct: pd.DataFrame, title: str = "Conntrack entries") -> go.Figure:
             if not sel.any():
                 continue
             rows = ct[sel]
-            fig.add_trace(go.Scatter(
-                x=src[sel], y=dst[sel], mode="markers", name=f"{direction}{' RevNAT' if revnat else ''}",
-                marker=dict(color=color, size=18 if revnat else 11, symbol="diamond" if revnat else "circle",
-                            line=dict(width=3 if revnat else 0, color="black")),
-                hovertext=[f"{r.proto} {r.direction} {r.src_ip}:{r.src_port} -> {r.dst_ip}:{r.dst_port}<br>"
-                           f"RevNAT={r.rev_nat} BackendID={r.backend_id} SourceSecurityID={r.src_identity}<br>"
-                           f"node {r.node}, flags [{r.flag_names}]" for r in rows.itertuples()],
-                hoverinfo="text"))
-    fig.update_layout(title=title, xaxis_title="client (source ip:port)", yaxis_title="server (destination)",
-                      legend_title="direction", height=max(300, 40 * dst.nunique() + 150))
+            fig.add_trace(
+                go.Scatter(
+                    x=src[sel],
+                    y=dst[sel],
+                    mode="markers",
+                    name=f"{direction}{' RevNAT' if revnat else ''}",
+                    marker=dict(
+                        color=color,
+                        size=18 if revnat else 11,
+                        symbol="diamond" if revnat else "circle",
+                        line=dict(width=3 if revnat else 0, color="black"),
+                    ),
+                    hovertext=[
+                        f"{r.proto} {r.direction} {r.src_ip}:{r.src_port} -> {r.dst_ip}:{r.dst_port}<br>"
+                        f"RevNAT={r.rev_nat} BackendID={r.backend_id} SourceSecurityID={r.src_identity}<br>"
+                        f"node {r.node}, flags [{r.flag_names}]"
+                        for r in rows.itertuples()
+                    ],
+                    hoverinfo="text",
+                )
+            )
+    fig.update_layout(
+        title=title,
+        xaxis_title="client (source ip:port)",
+        yaxis_title="server (destination)",
+        legend_title="direction",
+        height=max(300, 40 * dst.nunique() + 150),
+    )
     return fig
 
 
@@ -52,25 +71,40 @@ def _sankey(title: str, pairs: list[tuple[str, str, str]], why_empty: str) -> go
         return _empty(title, why_empty)
     labels = list(dict.fromkeys([a for a, _, _ in pairs] + [b for _, b, _ in pairs]))
     index = {label: i for i, label in enumerate(labels)}
-    fig = go.Figure(go.Sankey(
-        node=dict(label=labels, pad=18, thickness=16),
-        link=dict(source=[index[a] for a, _, _ in pairs], target=[index[b] for _, b, _ in pairs],
-                  value=[1] * len(pairs), label=[h for _, _, h in pairs])))
+    fig = go.Figure(
+        go.Sankey(
+            node=dict(label=labels, pad=18, thickness=16),
+            link=dict(
+                source=[index[a] for a, _, _ in pairs],
+                target=[index[b] for _, b, _ in pairs],
+                value=[1] * len(pairs),
+                label=[h for _, _, h in pairs],
+            ),
+        )
+    )
     fig.update_layout(title=title, height=max(300, 45 * len(labels)))
     return fig
 
 
 def lb_sankey(lb: pd.DataFrame, title: str = "Services to backends") -> go.Figure:
     rows = lb[lb.slot > 0]
-    pairs = [(f"{r.frontend_ip}:{r.frontend_port}/{r.proto}", f"{r.backend_ip}:{r.backend_port}",
-              f"slot {r.slot}, backend id {r.backend_id}, revnat {r.rev_nat}") for r in rows.itertuples()]
+    pairs = [
+        (
+            f"{r.frontend_ip}:{r.frontend_port}/{r.proto}",
+            f"{r.backend_ip}:{r.backend_port}",
+            f"slot {r.slot}, backend id {r.backend_id}, revnat {r.rev_nat}",
+        )
+        for r in rows.itertuples()
+    ]
     return _sankey(title, pairs, "no service backends")
 
 
 def nat_sankey(nat: pd.DataFrame, title: str = "Source NAT (masquerade)") -> go.Figure:
     rows = nat[nat.direction == "OUT"]
-    pairs = [(f"{r.src_ip}:{r.src_port}", f"{r.xlate_ip}:{r.xlate_port}",
-              f"{r.proto} to {r.dst_ip}:{r.dst_port}") for r in rows.itertuples()]
+    pairs = [
+        (f"{r.src_ip}:{r.src_port}", f"{r.xlate_ip}:{r.xlate_port}", f"{r.proto} to {r.dst_ip}:{r.dst_port}")
+        for r in rows.itertuples()
+    ]
     return _sankey(title, pairs, "no NAT entries: nothing was masqueraded")
 
 
@@ -80,15 +114,19 @@ def metrics_bars(metrics: pd.DataFrame, title: str = "Datapath metrics") -> go.F
     fig = go.Figure()
     for direction in sorted(metrics.direction.unique()):
         rows = metrics[metrics.direction == direction].groupby("reason", as_index=False)[["packets", "bytes"]].sum()
-        fig.add_trace(go.Bar(x=rows.reason, y=rows.packets, name=direction,
-                             hovertext=[f"{b} bytes" for b in rows.bytes]))
+        fig.add_trace(
+            go.Bar(x=rows.reason, y=rows.packets, name=direction, hovertext=[f"{b} bytes" for b in rows.bytes])
+        )
     fig.update_layout(title=title, barmode="group", yaxis_title="packets", height=380)
     return fig
 
 
 def table_figure(df: pd.DataFrame, title: str) -> go.Figure:
-    fig = go.Figure(go.Table(header=dict(values=list(df.columns)),
-                             cells=dict(values=[df[c].astype(str).tolist() for c in df.columns])))
+    fig = go.Figure(
+        go.Table(
+            header=dict(values=list(df.columns)), cells=dict(values=[df[c].astype(str).tolist() for c in df.columns])
+        )
+    )
     fig.update_layout(title=title, height=min(900, 120 + 28 * max(len(df), 1)))
     return fig
 
@@ -96,4 +134,5 @@ def table_figure(df: pd.DataFrame, title: str) -> go.Figure:
 def plot_map(name: str, df: pd.DataFrame) -> go.Figure:
     """The figure that fits map table ``name`` (endpoints, ct, nat, lb, ipcache, metrics)."""
     return {"ct": ct_plot, "lb": lb_sankey, "nat": nat_sankey, "metrics": metrics_bars}.get(
-        name, lambda d: table_figure(d, name))(df)
+        name, lambda d: table_figure(d, name)
+    )(df)

@@ -5,19 +5,23 @@ This is the blog's method made one click: the same conversation looked at on the
 eth0, its lxc, the nodes' eth0 and the server's lxc and eth0, to see where packets are
 missing. Works on any backend: it only uses Lab and the shared tables.
 """
+
 from __future__ import annotations
 
 import shlex
-from typing import Callable
+import subprocess
+from collections.abc import Callable
 
 import ipywidgets as w
 import pandas as pd
+import plotly.graph_objects as go
 from IPython.display import HTML, display
 
 from .. import paths
 from ..errors import LabError
 from ..lab import Lab, connect
 from ..plots.ladder import ladder
+from ..tables import PACKETS
 
 SHOWN_COLUMNS = ["time", "direction", "src_mac", "dst_mac", "summary"]
 
@@ -49,27 +53,39 @@ class CapturePanel:
     def __init__(self, lab: Lab, *, labs: Callable[[], list[str]] | None = None, seconds: float = 10) -> None:
         self.lab = lab
         self.seconds = seconds
-        self.packets: pd.DataFrame | None = None
-        self.figure = None
-        self.result = None
+        self.packets: pd.DataFrame = PACKETS.frame([])
+        self.figure: go.Figure | None = None
+        self.result: subprocess.CompletedProcess[str] | None = None
         lab_names = sorted(set(labs() if labs else lab.existing_labs()) | {lab.name})
         self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description="lab")
         self.source = w.Dropdown(description="from pod")
         self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="520px"))
-        self.command = w.Combobox(description="command", placeholder="curl -s http://webpod",
-                                  ensure_option=False, layout=w.Layout(width="520px"))
+        self.command = w.Combobox(
+            description="command",
+            placeholder="curl -s http://webpod",
+            ensure_option=False,
+            layout=w.Layout(width="520px"),
+        )
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.status = w.HTML()
         self.progress = w.IntProgress(min=0, max=3, layout=w.Layout(width="200px", visibility="hidden"))
         self.counts = w.HTML()
-        self.tabs = w.Tab(layout=w.Layout(display="none"))   # shown once there are results
+        self.tabs = w.Tab(layout=w.Layout(display="none"))  # shown once there are results
         self.plot = w.Output()
         self.lab_picker.observe(self._on_lab, names="value")
         self.source.observe(self._on_source, names="value")
         self.run_button.on_click(lambda _: self.run())
-        self.widget = w.VBox([
-            w.HBox([self.lab_picker, self.source]), self.points, w.HBox([self.command, self.run_button]),
-            w.HBox([self.progress, self.status]), self.counts, self.tabs, self.plot])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.lab_picker, self.source]),
+                self.points,
+                w.HBox([self.command, self.run_button]),
+                w.HBox([self.progress, self.status]),
+                self.counts,
+                self.tabs,
+                self.plot,
+            ]
+        )
         self._refresh()
 
     def _ipython_display_(self) -> None:
@@ -132,9 +148,10 @@ class CapturePanel:
             self.packets = run.packets
             self._show(list(self.points.value))
             self.progress.value = 3
-            code = self.result.returncode
-            self.status.value = (f"<b>{shlex.join(argv)}</b> in {self.source.value}: exit {code}, "
-                                 f"{len(self.packets)} packets captured")
+            code = run.result.returncode
+            self.status.value = (
+                f"<b>{shlex.join(argv)}</b> in {self.source.value}: exit {code}, {len(self.packets)} packets captured"
+            )
         except LabError as e:
             self._error(e)
         finally:
@@ -144,9 +161,13 @@ class CapturePanel:
         pk = self.packets
         lanes = paths.lanes(points, self.source.value, self.lab.pods)
         counts = pk.groupby("point").size().reindex(lanes, fill_value=0)
-        self.counts.value = "<table>" + "".join(
-            f"<tr><td style='padding-right:1em'>{p}</td><td><b>{n}</b> packets</td></tr>" for p, n in counts.items()
-        ) + "</table>"
+        self.counts.value = (
+            "<table>"
+            + "".join(
+                f"<tr><td style='padding-right:1em'>{p}</td><td><b>{n}</b> packets</td></tr>" for p, n in counts.items()
+            )
+            + "</table>"
+        )
         children = []
         for point in lanes:
             out = w.Output()
@@ -158,10 +179,10 @@ class CapturePanel:
         self.tabs.layout.display = ""
         for i, point in enumerate(lanes):
             self.tabs.set_title(i, point)
-        self.figure = ladder(pk, lanes)
+        self.figure = fig = ladder(pk, lanes)
         self.plot.clear_output()
         with self.plot:
-            self.figure.show()
+            fig.show()
 
     def _error(self, e: LabError) -> None:
         self.status.value = f"<span style='color:#b00'>{e}</span>"

@@ -1,5 +1,6 @@
 """The map explorer: pick a node and one of its BPF maps, refresh, flush (after a
 confirmation), and see the table with the plot that fits it (labkit.plots.maps)."""
+
 from __future__ import annotations
 
 import ipywidgets as w
@@ -23,8 +24,7 @@ class MapExplorer:
         self.map = w.Dropdown(options=MAPS, value="ct", description="map")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.flush_button = w.Button(description="Flush", icon="trash", button_style="warning")
-        self.confirm_button = w.Button(description="Yes, flush", button_style="danger",
-                                       layout=w.Layout(display="none"))
+        self.confirm_button = w.Button(description="Yes, flush", button_style="danger", layout=w.Layout(display="none"))
         self.cancel_button = w.Button(description="Cancel", layout=w.Layout(display="none"))
         self.status = w.HTML()
         self.out_table = w.Output()
@@ -35,10 +35,23 @@ class MapExplorer:
         self.cancel_button.on_click(lambda _: self._confirming(False))
         self.map.observe(lambda _: self.refresh(), names="value")
         self.node.observe(lambda _: self.refresh(), names="value")
-        self.widget = w.VBox([
-            w.HBox([self.node, self.map, self.refresh_button, self.flush_button, self.confirm_button,
-                    self.cancel_button]),
-            self.status, self.out_plot, self.out_table])
+        self.widget = w.VBox(
+            [
+                w.HBox(
+                    [
+                        self.node,
+                        self.map,
+                        self.refresh_button,
+                        self.flush_button,
+                        self.confirm_button,
+                        self.cancel_button,
+                    ]
+                ),
+                self.status,
+                self.out_plot,
+                self.out_table,
+            ]
+        )
         try:
             self.node.options = list(lab.nodes.name)
         except LabError as e:
@@ -52,18 +65,18 @@ class MapExplorer:
         if not self.node.value:
             return
         try:
-            self.table = getattr(self.lab.maps(self.node.value), self.map.value)()
+            self.table = table = getattr(self.lab.maps(self.node.value), self.map.value)()
         except LabError as e:
             self._error(e)
             return
-        self.figure = plot_map(self.map.value, self.table)
-        self.status.value = f"{self.map.value} on {self.node.value}: {len(self.table)} entries"
+        self.figure = fig = plot_map(self.map.value, table)
+        self.status.value = f"{self.map.value} on {self.node.value}: {len(table)} entries"
         self.out_table.clear_output()
         with self.out_table:
-            display(HTML(self.table.to_html(index=False, max_rows=200)))
+            display(HTML(table.to_html(index=False, max_rows=200)))
         self.out_plot.clear_output()
         with self.out_plot:
-            self.figure.show()
+            fig.show()
 
     def _ask(self) -> None:
         if self.map.value not in FLUSHABLE:

@@ -5,6 +5,7 @@ Run as a script inside a pod's network namespace (stdlib only: it starts fast an
 GET / answers with Hostname, IP lines, RemoteAddr, then the request line and headers,
 as whoami does. It also echoes UDP datagrams on the same port (for UDP service labs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,13 @@ def main() -> None:
         protocol_version = "HTTP/1.1"
         server_version = "whoami"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            lines = [f"Hostname: {args.name}", *(f"IP: {ip}" for ip in ips),
-                     f"RemoteAddr: {self.client_address[0]}:{self.client_address[1]}",
-                     f"{self.command} {self.path} {self.request_version}"]
+        def do_GET(self) -> None:
+            lines = [
+                f"Hostname: {args.name}",
+                *(f"IP: {ip}" for ip in ips),
+                f"RemoteAddr: {self.client_address[0]}:{self.client_address[1]}",
+                f"{self.command} {self.path} {self.request_version}",
+            ]
             host = self.headers.get("Host")
             if host is not None:
                 lines.append(f"Host: {host}")

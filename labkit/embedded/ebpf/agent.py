@@ -11,6 +11,7 @@ any process can look at past events or follow new ones.
 
 Record: u64 time_ns (CLOCK_REALTIME), u32 length, then the raw struct trace_notify.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from . import bpfsys
+from .ringbuf import RingBuffer, poll_all
+
 REC_HDR = struct.Struct("=QI")
 MAX_BYTES = 16 << 20
 
@@ -28,7 +32,7 @@ MAX_BYTES = 16 << 20
 class _Sink:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.f = open(path, "ab", buffering=0)   # a record is in the file before it leaves the ring
+        self.f = open(path, "ab", buffering=0)  # a record is in the file before it leaves the ring
 
     def write(self, data: bytes) -> None:
         self.f.write(REC_HDR.pack(time.time_ns(), len(data)) + data)
@@ -39,8 +43,6 @@ class _Sink:
 
 
 def run(bpffs: Path, out_dir: Path, nodes: list[str], ready_fd: int = -1) -> None:
-    from . import bpfsys
-    from .ringbuf import RingBuffer, poll_all
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks = [_Sink(out_dir / f"{n}.bin") for n in nodes]
     fds = [bpfsys.obj_get(str(bpffs / n / "cilium_events")) for n in nodes]

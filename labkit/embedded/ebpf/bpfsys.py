@@ -5,6 +5,7 @@ lab needs the opposite: maps created once per node and pinned, programs loaded f
 cached compile, and any later process (CLI, notebook) reading the pinned maps fast, with
 BPF_MAP_LOOKUP_BATCH. The attr layouts follow include/uapi/linux/bpf.h.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -85,8 +86,9 @@ class MapInfo:
     def __init__(self, fd: int) -> None:
         info = ctypes.create_string_buffer(88)
         _sys(OBJ_GET_INFO_BY_FD, _attr("=IIQ", fd, 88, _addr(info)))
-        (self.type, self.id, self.key_size, self.value_size, self.max_entries, self.flags,
-         name) = struct.unpack_from("=6I16s", info.raw)
+        (self.type, self.id, self.key_size, self.value_size, self.max_entries, self.flags, name) = struct.unpack_from(
+            "=6I16s", info.raw
+        )
         self.name = name.rstrip(b"\0").decode()
 
 
@@ -137,8 +139,9 @@ def lookup_batch(fd: int, key_size: int, value_size: int, max_entries: int) -> t
     kparts, vparts, total = [], [], 0
     first = True
     while True:
-        attr = _attr("=QQQQIIQQ", 0 if first else _addr(in_b), _addr(out_b), _addr(keys_buf), _addr(vals_buf),
-                     chunk, fd, 0, 0)
+        attr = _attr(
+            "=QQQQIIQQ", 0 if first else _addr(in_b), _addr(out_b), _addr(keys_buf), _addr(vals_buf), chunk, fd, 0, 0
+        )
         done = False
         try:
             _sys(MAP_LOOKUP_BATCH, attr)
@@ -148,8 +151,8 @@ def lookup_batch(fd: int, key_size: int, value_size: int, max_entries: int) -> t
             done = True
         n = struct.unpack_from("=I", attr.raw, 32)[0]
         if n:
-            kparts.append(keys_buf.raw[:n * key_size])
-            vparts.append(vals_buf.raw[:n * value_size])
+            kparts.append(keys_buf.raw[: n * key_size])
+            vparts.append(vals_buf.raw[: n * value_size])
             total += n
         if done:
             break
@@ -184,14 +187,27 @@ def prog_load(insns: bytes, prog_type: int, name: str, expected_attach_type: int
     n = name.encode()[:15].ljust(16, b"\0")
     for level, size in ((0, 0), (1, 1 << 22)):
         log = ctypes.create_string_buffer(size) if size else None
-        attr = _attr("=IIQQIIQII16sII", prog_type, len(insns) // 8, _addr(code), _addr(lic), level, size,
-                     _addr(log), 0, 0, n, 0, expected_attach_type)
+        attr = _attr(
+            "=IIQQIIQII16sII",
+            prog_type,
+            len(insns) // 8,
+            _addr(code),
+            _addr(lic),
+            level,
+            size,
+            _addr(log),
+            0,
+            0,
+            n,
+            0,
+            expected_attach_type,
+        )
         try:
             return _sys(PROG_LOAD, attr)
         except OSError as e:
             if level == 1:
                 text = log.value.decode(errors="replace") if log is not None else ""
-                raise VerifierError(name, e.strerror, text) from None
+                raise VerifierError(name, e.strerror or str(e), text) from None
     raise AssertionError("unreachable")
 
 

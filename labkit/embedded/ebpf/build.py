@@ -11,6 +11,7 @@ The compile runs in a child process (``python -m labkit.embedded.ebpf.build``): 
 clang's errors on the process's stderr and keeps maps and fds open, and children let the
 three sources compile in parallel.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,25 +30,39 @@ from pathlib import Path
 from ...errors import LabError
 from ...plan import Plan
 from ...spec import REPO, DatapathSpec
-from . import source
+from . import bpfsys, source
 
 # source file -> [(function, program type, cgroup attach type or 0)]
 PROGRAMS: dict[str, list[tuple[str, str, str]]] = {
     "bpf_lxc.c": [("cil_from_container", "sched_cls", "")],
     "bpf_host.c": [("cil_from_netdev", "sched_cls", ""), ("cil_to_netdev", "sched_cls", "")],
-    "bpf_sock.c": [("cil_sock4_connect", "cgroup_sock_addr", "connect4"),
-                   ("cil_sock4_sendmsg", "cgroup_sock_addr", "sendmsg4"),
-                   ("cil_sock4_recvmsg", "cgroup_sock_addr", "recvmsg4"),
-                   ("cil_sock4_getpeername", "cgroup_sock_addr", "getpeername4")],
+    "bpf_sock.c": [
+        ("cil_sock4_connect", "cgroup_sock_addr", "connect4"),
+        ("cil_sock4_sendmsg", "cgroup_sock_addr", "sendmsg4"),
+        ("cil_sock4_recvmsg", "cgroup_sock_addr", "recvmsg4"),
+        ("cil_sock4_getpeername", "cgroup_sock_addr", "getpeername4"),
+    ],
 }
-MAP_NAMES = ("cilium_lxc", "cilium_ipcache", "cilium_lb4_services_v2", "cilium_lb4_backends_v3",
-             "cilium_lb4_reverse_nat", "cilium_lb4_reverse_sk", "cilium_ct4_global", "cilium_ct_any4_global",
-             "cilium_snat_v4_external", "cilium_metrics", "labkit_node_config", "cilium_events")
+MAP_NAMES = (
+    "cilium_lxc",
+    "cilium_ipcache",
+    "cilium_lb4_services_v2",
+    "cilium_lb4_backends_v3",
+    "cilium_lb4_reverse_nat",
+    "cilium_lb4_reverse_sk",
+    "cilium_ct4_global",
+    "cilium_ct_any4_global",
+    "cilium_snat_v4_external",
+    "cilium_metrics",
+    "labkit_node_config",
+    "cilium_events",
+)
 
 
 def cache_dir() -> Path:
     base = os.environ.get("LABKIT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "labkit")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "labkit"
+    )
     return Path(base) / "bpf"
 
 
@@ -60,10 +75,12 @@ def cflags(dp: DatapathSpec, plan: Plan) -> list[str]:
     """The feature -D flags (Cilium's node_config.h / ep_config.h, reduced)."""
     native = ipaddress.IPv4Network(dp.native_cidr or plan.pod_subnet)
     svc = ipaddress.IPv4Network(plan.service_subnet)
-    flags = [f"-DNATIVE_CIDR_NET={_be32(str(native.network_address))}",
-             f"-DNATIVE_CIDR_MASK={_be32(str(native.netmask))}",
-             f"-DSERVICE_CIDR_NET={_be32(str(svc.network_address))}",
-             f"-DSERVICE_CIDR_MASK={_be32(str(svc.netmask))}"]
+    flags = [
+        f"-DNATIVE_CIDR_NET={_be32(str(native.network_address))}",
+        f"-DNATIVE_CIDR_MASK={_be32(str(native.netmask))}",
+        f"-DSERVICE_CIDR_NET={_be32(str(svc.network_address))}",
+        f"-DSERVICE_CIDR_MASK={_be32(str(svc.netmask))}",
+    ]
     if not dp.socket_lb:
         flags.append("-DENABLE_PER_PACKET_LB=1")
     if dp.bpf_masquerade:
@@ -73,13 +90,14 @@ def cflags(dp: DatapathSpec, plan: Plan) -> list[str]:
 
 @dataclass
 class Template:
-    maps: dict[str, dict]                 # name -> type, key_size, value_size, max_entries, flags
-    progs: dict[str, dict]                # function -> type, attach, insns (bytes), relocs [(i, map)]
-    seconds: float                        # compile time (0 when cached)
+    maps: dict[str, dict]  # name -> type, key_size, value_size, max_entries, flags
+    progs: dict[str, dict]  # function -> type, attach, insns (bytes), relocs [(i, map)]
+    seconds: float  # compile time (0 when cached)
 
 
 def _key(name: str, text: str, flags: list[str]) -> str:
-    import bcc
+    import bcc  # heavy: clang behind it; loaded only when a template must be keyed or compiled
+
     h = hashlib.sha256(text.encode())
     h.update(json.dumps(flags).encode())
     h.update(str(getattr(bcc, "__version__", "")).encode())
@@ -130,33 +148,41 @@ def _errors(stderr: str) -> str:
 
 def _child(name: str, out: Path, flags: list[str]) -> None:
     """In the child: compile with bcc, turn map fds into names, write the template."""
-    from bcc import BPF
+    from bcc import BPF  # heavy: only the compile child loads clang
 
-    from . import bpfsys
     b = BPF(text=source.program_text(name), cflags=[*flags, "-Wno-unused-function"])
     fd_to_map: dict[int, str] = {}
     maps: dict[str, dict] = {}
     for m in MAP_NAMES:
         try:
             fd = b.get_table(m).map_fd
-        except Exception:  # noqa: BLE001 (bcc raises KeyError or Exception for an unknown table)
+        except Exception:
             continue
         info = bpfsys.MapInfo(fd)
         fd_to_map[fd] = m
-        maps[m] = {"type": info.type, "key_size": info.key_size, "value_size": info.value_size,
-                   "max_entries": info.max_entries, "flags": info.flags}
+        maps[m] = {
+            "type": info.type,
+            "key_size": info.key_size,
+            "value_size": info.value_size,
+            "max_entries": info.max_entries,
+            "flags": info.flags,
+        }
     progs = {}
     for fn, ptype, attach in PROGRAMS[name]:
         insns = bytearray(b.dump_func(fn))
         relocs = []
         for i in range(0, len(insns), 8):
             op, regs = insns[i], insns[i + 1]
-            if op == 0x18 and (regs >> 4) == 1:       # ld_imm64 with BPF_PSEUDO_MAP_FD
+            if op == 0x18 and (regs >> 4) == 1:  # ld_imm64 with BPF_PSEUDO_MAP_FD
                 fd = struct.unpack_from("<i", insns, i + 4)[0]
                 relocs.append((i // 8, fd_to_map[fd]))
                 struct.pack_into("<i", insns, i + 4, 0)
-        progs[fn] = {"type": ptype, "attach": attach, "insns": base64.b64encode(bytes(insns)).decode(),
-                     "relocs": relocs}
+        progs[fn] = {
+            "type": ptype,
+            "attach": attach,
+            "insns": base64.b64encode(bytes(insns)).decode(),
+            "relocs": relocs,
+        }
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"maps": maps, "progs": progs}))
     os.replace(tmp, out)

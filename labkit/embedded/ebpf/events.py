@@ -7,27 +7,46 @@ format strings (pkg/monitor/datapath_trace.go, datapath_drop.go); flows follow H
 parser rules (pkg/hubble/parser/threefour): orig-ip -> source_xlated, traffic direction,
 is_reply.
 """
+
 from __future__ import annotations
 
 import json
 import socket
 import struct
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from ... import tables
-from .agent import REC_HDR
 from ...cilium import identity_name
 from ...cilium.reasons import FILES, OBS_POINTS, TRACE_STATES, drop_reason
+from .agent import REC_HDR
 
-NOTIFY = np.dtype([("type", "u1"), ("subtype", "u1"), ("source", "<u2"), ("hash", "<u4"), ("len_orig", "<u4"),
-                   ("len_cap", "<u2"), ("version", "<u2"), ("src_label", "<u4"), ("dst_label", "<u4"),
-                   ("dst_id", "<u2"), ("reason", "u1"), ("flags", "u1"), ("ifindex", "<u4"), ("orig_ip4", ">u4"),
-                   ("line", "<u4"), ("file", "<u4"), ("pad3", "<u4"), ("data", "V128")])
+NOTIFY = np.dtype(
+    [
+        ("type", "u1"),
+        ("subtype", "u1"),
+        ("source", "<u2"),
+        ("hash", "<u4"),
+        ("len_orig", "<u4"),
+        ("len_cap", "<u2"),
+        ("version", "<u2"),
+        ("src_label", "<u4"),
+        ("dst_label", "<u4"),
+        ("dst_id", "<u2"),
+        ("reason", "u1"),
+        ("flags", "u1"),
+        ("ifindex", "<u4"),
+        ("orig_ip4", ">u4"),
+        ("line", "<u4"),
+        ("file", "<u4"),
+        ("pad3", "<u4"),
+        ("data", "V128"),
+    ]
+)
 assert NOTIFY.itemsize == 176
 TYPE_DROP, TYPE_TRACE = 1, 4
 MONITOR_FLAGS = (("SYN", 0x02), ("ACK", 0x10), ("RST", 0x04), ("FIN", 0x01))
@@ -49,15 +68,24 @@ def read_records(events_dir: Path, node: str, since_ns: int = 0) -> list[tuple[i
             if off + n > len(blob):
                 break
             if t >= since_ns:
-                out.append((t, blob[off:off + n]))
+                out.append((t, blob[off : off + n]))
             off += n
     return out
 
 
 def dissect(data: bytes) -> dict:
     """Connection summary fields of a captured frame (Cilium's GetConnectionSummary)."""
-    d: dict = {"proto": "", "src_ip": "", "dst_ip": "", "src_port": None, "dst_port": None, "flags": 0,
-               "icmp": "", "src_mac": "", "dst_mac": ""}
+    d: dict = {
+        "proto": "",
+        "src_ip": "",
+        "dst_ip": "",
+        "src_port": None,
+        "dst_port": None,
+        "flags": 0,
+        "icmp": "",
+        "src_mac": "",
+        "dst_mac": "",
+    }
     if len(data) < 14:
         return d
     d["dst_mac"] = ":".join(f"{b:02x}" for b in data[0:6])
@@ -84,7 +112,8 @@ def dissect(data: bytes) -> dict:
     elif proto == 1 and len(data) >= l4 + 1:
         d["proto"] = "ICMP"
         d["icmp"] = {8: "EchoRequest", 0: "EchoReply", 3: "DestinationUnreachable", 11: "TimeExceeded"}.get(
-            data[l4], f"Type{data[l4]}")
+            data[l4], f"Type{data[l4]}"
+        )
     else:
         d["proto"] = str(proto)
     return d
@@ -112,7 +141,7 @@ def decode(records: list[tuple[int, bytes]], node: str, ifnames: dict[int, str])
     for t, raw in records:
         if len(raw) < NOTIFY.itemsize:
             continue
-        n = np.frombuffer(raw[:NOTIFY.itemsize], dtype=NOTIFY)[0]
+        n = np.frombuffer(raw[: NOTIFY.itemsize], dtype=NOTIFY)[0]
         data = bytes(n["data"])[: int(n["len_cap"])]
         d = dissect(data)
         ev_type = int(n["type"])
@@ -125,35 +154,60 @@ def decode(records: list[tuple[int, bytes]], node: str, ifnames: dict[int, str])
         conn = connection_summary(d)
         if ev_type == TYPE_DROP:
             reason = drop_reason(int(n["subtype"]))
-            line = (f"xx drop ({reason}) flow {int(n['hash']):#x} to endpoint {int(n['dst_id'])}, ifindex {ifindex}, "
-                    f"file {FILES.get(int(n['file']), str(int(n['file'])))}:{int(n['line'])}, {ident}: {conn}")
+            line = (
+                f"xx drop ({reason}) flow {int(n['hash']):#x} to endpoint {int(n['dst_id'])}, ifindex {ifindex}, "
+                f"file {FILES.get(int(n['file']), str(int(n['file'])))}:{int(n['line'])}, {ident}: {conn}"
+            )
             state, point = "", ""
         else:
             reason = ""
             point = OBS_POINTS.get(obs, (f"point-{obs}", ""))[0]
             state = TRACE_STATES.get(int(n["reason"]) & 0x7F, "unknown")
-            summary = {"to-endpoint": f"-> endpoint {int(n['dst_id'])}", "to-stack": "-> stack",
-                       "to-network": "-> network", "to-host": "-> host from", "from-network": "<- network",
-                       "from-endpoint": f"<- endpoint {int(n['source'])}"}.get(point, point)
-            line = (f"{summary} flow {int(n['hash']):#x} {ident} state {state} ifindex {ifname} "
-                    f"orig-ip {orig}: {conn}")
-        rows.append({
-            "time": pd.Timestamp(t, unit="ns", tz="UTC"), "node": node,
-            "type": "drop" if ev_type == TYPE_DROP else "trace", "observation_point": point,
-            "source": int(n["source"]), "dst_id": int(n["dst_id"]), "flow": int(n["hash"]),
-            "src_identity": src_id, "dst_identity": dst_id, "state": state, "ifindex": ifindex, "ifname": ifname,
-            "orig_ip": orig, "proto": d["proto"], "src_ip": d["src_ip"], "src_port": d["src_port"],
-            "dst_ip": d["dst_ip"], "dst_port": d["dst_port"],
-            "tcp_flags": _flags(d["flags"], MONITOR_FLAGS) if d["proto"] == "TCP" else "",
-            "drop_reason": reason, "line": line,
-            "_hubble_flags": _flags(d["flags"], HUBBLE_FLAGS) if d["proto"] == "TCP" else "",
-            "_icmp": d["icmp"], "_src_mac": d["src_mac"], "_dst_mac": d["dst_mac"], "_obs": obs,
-        })
+            summary = {
+                "to-endpoint": f"-> endpoint {int(n['dst_id'])}",
+                "to-stack": "-> stack",
+                "to-network": "-> network",
+                "to-host": "-> host from",
+                "from-network": "<- network",
+                "from-endpoint": f"<- endpoint {int(n['source'])}",
+            }.get(point, point)
+            line = f"{summary} flow {int(n['hash']):#x} {ident} state {state} ifindex {ifname} orig-ip {orig}: {conn}"
+        rows.append(
+            {
+                "time": pd.Timestamp(t, unit="ns", tz="UTC"),
+                "node": node,
+                "type": "drop" if ev_type == TYPE_DROP else "trace",
+                "observation_point": point,
+                "source": int(n["source"]),
+                "dst_id": int(n["dst_id"]),
+                "flow": int(n["hash"]),
+                "src_identity": src_id,
+                "dst_identity": dst_id,
+                "state": state,
+                "ifindex": ifindex,
+                "ifname": ifname,
+                "orig_ip": orig,
+                "proto": d["proto"],
+                "src_ip": d["src_ip"],
+                "src_port": d["src_port"],
+                "dst_ip": d["dst_ip"],
+                "dst_port": d["dst_port"],
+                "tcp_flags": _flags(d["flags"], MONITOR_FLAGS) if d["proto"] == "TCP" else "",
+                "drop_reason": reason,
+                "line": line,
+                "_hubble_flags": _flags(d["flags"], HUBBLE_FLAGS) if d["proto"] == "TCP" else "",
+                "_icmp": d["icmp"],
+                "_src_mac": d["src_mac"],
+                "_dst_mac": d["dst_mac"],
+                "_obs": obs,
+            }
+        )
     return rows
 
 
-def select(rows: list[dict], from_: int | None = None, to: int | None = None,
-           related_to: int | None = None) -> list[dict]:
+def select(
+    rows: list[dict], from_: int | None = None, to: int | None = None, related_to: int | None = None
+) -> list[dict]:
     """Cilium monitor's --from / --to / --related-to endpoint filters."""
     out = []
     for r in rows:
@@ -175,14 +229,25 @@ def monitor_json(r: dict) -> str:
     """`cilium monitor -j` object for one event (a subset of TraceNotifyVerbose)."""
     doc = {"cpu": "CPU 00:", "type": r["type"], "mark": f"{r['flow']:#x}"}
     if r["type"] == "trace":
-        doc.update(ifindex=r["ifname"], state=r["state"], observationPoint=r["observation_point"],
-                   traceSummary=r["line"].split(" flow ")[0])
+        doc.update(
+            ifindex=r["ifname"],
+            state=r["state"],
+            observationPoint=r["observation_point"],
+            traceSummary=r["line"].split(" flow ")[0],
+        )
     else:
         doc.update(reason=r["drop_reason"])
-    doc.update(source=r["source"], srcLabel=r["src_identity"], dstLabel=r["dst_identity"], dstID=r["dst_id"],
-               summary={"l2": {"src": r["_src_mac"], "dst": r["_dst_mac"]},
-                        "l3": {"src": r["src_ip"], "dst": r["dst_ip"]},
-                        "l4": {"src": str(r["src_port"] or ""), "dst": str(r["dst_port"] or "")}})
+    doc.update(
+        source=r["source"],
+        srcLabel=r["src_identity"],
+        dstLabel=r["dst_identity"],
+        dstID=r["dst_id"],
+        summary={
+            "l2": {"src": r["_src_mac"], "dst": r["_dst_mac"]},
+            "l3": {"src": r["src_ip"], "dst": r["dst_ip"]},
+            "l4": {"src": str(r["src_port"] or ""), "dst": str(r["dst_port"] or "")},
+        },
+    )
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -196,7 +261,7 @@ def flows(rows: list[dict], pods_by_ip: dict[str, dict]) -> list[dict]:
             src_ip, xlated = r["orig_ip"], r["src_ip"]
         sp, dp = pods_by_ip.get(src_ip), pods_by_ip.get(r["dst_ip"])
         is_reply = (r["state"] == "reply") if r["type"] == "trace" else None
-        is_source_ep = bool(sp) and sp.get("endpoint_id") == r["source"] and sp.get("node") == r["node"]
+        is_source_ep = sp is not None and sp.get("endpoint_id") == r["source"] and sp.get("node") == r["node"]
         if r["type"] != "trace":
             direction = "EGRESS" if is_source_ep else "TRAFFIC_DIRECTION_UNKNOWN"
         elif is_source_ep != bool(is_reply) or xlated:
@@ -205,27 +270,54 @@ def flows(rows: list[dict], pods_by_ip: dict[str, dict]) -> list[dict]:
             direction = "INGRESS"
         obs = OBS_POINTS.get(r["_obs"], ("", ""))[1] if r["type"] == "trace" else ""
         proto = {"ICMP": "ICMPv4"}.get(r["proto"], r["proto"])
-        summary = (f"TCP Flags: {r['_hubble_flags']}" if r["proto"] == "TCP" else
-                   f"ICMPv4 {r['_icmp']}" if r["proto"] == "ICMP" else r["proto"])
-        out.append({
-            "time": r["time"], "node": r["node"], "verdict": "DROPPED" if r["type"] == "drop" else "FORWARDED",
-            "drop_reason": r["drop_reason"], "proto": proto, "src_ip": src_ip, "src_xlated": xlated,
-            "src_port": r["src_port"], "dst_ip": r["dst_ip"], "dst_port": r["dst_port"],
-            "tcp_flags": r["_hubble_flags"], "src_pod": sp["key"] if sp else "", "dst_pod": dp["key"] if dp else "",
-            "src_identity": r["src_identity"], "dst_identity": r["dst_identity"], "traffic_direction": direction,
-            "observation_point": obs, "trace_reason": r["state"].upper(), "is_reply": is_reply,
-            "ifname": r["ifname"] if r["ifindex"] else "", "summary": summary,
-            "_json": _flow_json(r, src_ip, xlated, sp, dp, is_reply, direction, obs, summary),
-        })
+        summary = (
+            f"TCP Flags: {r['_hubble_flags']}"
+            if r["proto"] == "TCP"
+            else f"ICMPv4 {r['_icmp']}"
+            if r["proto"] == "ICMP"
+            else r["proto"]
+        )
+        out.append(
+            {
+                "time": r["time"],
+                "node": r["node"],
+                "verdict": "DROPPED" if r["type"] == "drop" else "FORWARDED",
+                "drop_reason": r["drop_reason"],
+                "proto": proto,
+                "src_ip": src_ip,
+                "src_xlated": xlated,
+                "src_port": r["src_port"],
+                "dst_ip": r["dst_ip"],
+                "dst_port": r["dst_port"],
+                "tcp_flags": r["_hubble_flags"],
+                "src_pod": sp["key"] if sp else "",
+                "dst_pod": dp["key"] if dp else "",
+                "src_identity": r["src_identity"],
+                "dst_identity": r["dst_identity"],
+                "traffic_direction": direction,
+                "observation_point": obs,
+                "trace_reason": r["state"].upper(),
+                "is_reply": is_reply,
+                "ifname": r["ifname"] if r["ifindex"] else "",
+                "summary": summary,
+                "_json": _flow_json(r, src_ip, xlated, sp, dp, is_reply, direction, obs, summary),
+            }
+        )
     return out
 
 
 def _endpoint(p: dict | None, identity: int) -> dict:
     if not p:
         return {"identity": identity}
-    doc = {"ID": p["endpoint_id"], "identity": identity, "cluster_name": "default", "namespace": p["namespace"],
-           "labels": [f"k8s:{k}={v}" for k, v in sorted(p["labels"].items())]
-           + [f"k8s:io.kubernetes.pod.namespace={p['namespace']}"], "pod_name": p["name"]}
+    doc = {
+        "ID": p["endpoint_id"],
+        "identity": identity,
+        "cluster_name": "default",
+        "namespace": p["namespace"],
+        "labels": [f"k8s:{k}={v}" for k, v in sorted(p["labels"].items())]
+        + [f"k8s:io.kubernetes.pod.namespace={p['namespace']}"],
+        "pod_name": p["name"],
+    }
     if p.get("owner"):
         doc["workloads"] = [{"name": p["owner"], "kind": "Deployment"}]
     return doc
@@ -242,8 +334,13 @@ def _flow_json(r, src_ip, xlated, sp, dp, is_reply, direction, obs, summary) -> 
     flow["ethernet"] = {"source": r["_src_mac"], "destination": r["_dst_mac"]}
     flow["IP"] = ip
     if r["proto"] == "TCP":
-        flow["l4"] = {"TCP": {"source_port": r["src_port"], "destination_port": r["dst_port"],
-                              "flags": {n: True for n in r["_hubble_flags"].split(", ") if n}}}
+        flow["l4"] = {
+            "TCP": {
+                "source_port": r["src_port"],
+                "destination_port": r["dst_port"],
+                "flags": {n: True for n in r["_hubble_flags"].split(", ") if n},
+            }
+        }
     elif r["proto"] == "UDP":
         flow["l4"] = {"UDP": {"source_port": r["src_port"], "destination_port": r["dst_port"]}}
     elif r["proto"] == "ICMP":
@@ -270,7 +367,9 @@ def flows_frame(fl: list[dict]) -> pd.DataFrame:
     return tables.FLOWS.frame([{k: v for k, v in f.items() if not k.startswith("_")} for f in fl])
 
 
-def follow(events_dir: Path, nodes: Iterable[str], seconds: float | None, poll: float = 0.2) -> Iterator[tuple[str, list]]:
+def follow(
+    events_dir: Path, nodes: Iterable[str], seconds: float | None, poll: float = 0.2
+) -> Iterator[tuple[str, list]]:
     """New records of ``nodes`` as they arrive, until ``seconds`` have passed (None: forever)."""
     offsets = {}
     for n in nodes:
@@ -284,7 +383,7 @@ def follow(events_dir: Path, nodes: Iterable[str], seconds: float | None, poll: 
                 size = p.stat().st_size
             except FileNotFoundError:
                 continue
-            if size < offsets[n]:      # rotated
+            if size < offsets[n]:  # rotated
                 offsets[n] = 0
             if size > offsets[n]:
                 with open(p, "rb") as f:
@@ -303,11 +402,10 @@ def _parse_blob(blob: bytes) -> tuple[list[tuple[int, bytes]], int]:
         t, n = REC_HDR.unpack_from(blob, off)
         if off + REC_HDR.size + n > len(blob):
             break
-        out.append((t, blob[off + REC_HDR.size: off + REC_HDR.size + n]))
+        out.append((t, blob[off + REC_HDR.size : off + REC_HDR.size + n]))
         off += REC_HDR.size + n
     return out, off
 
 
 def now_ns() -> int:
     return time.time_ns()
-

@@ -5,6 +5,7 @@ structured array in one call (no per-entry Python), writers pack plan rows. Fiel
 network byte order (addresses, ports, rev-NAT ids) are declared big-endian ('>u2', '>u4')
 so numpy converts them for free.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,34 +15,102 @@ import struct
 import numpy as np
 
 ENDPOINT_KEY = np.dtype([("ip4", ">u4"), ("pad", "V12"), ("family", "u1"), ("key", "u1"), ("cluster_id", "<u2")])
-ENDPOINT_INFO = np.dtype([("ifindex", "<u4"), ("unused", "<u2"), ("lxc_id", "<u2"), ("flags", "<u4"), ("pad0", "V4"),
-                          ("mac", "V6"), ("pad1", "V2"), ("node_mac", "V6"), ("pad2", "V2"),
-                          ("sec_id", "<u4"), ("parent_ifindex", "<u4"), ("pad", "V8")])
-IPCACHE_KEY = np.dtype([("prefixlen", "<u4"), ("cluster_id", "<u2"), ("pad1", "u1"), ("family", "u1"),
-                        ("ip4", ">u4"), ("pad", "V12")])
-IPCACHE_VALUE = np.dtype([("sec_identity", "<u4"), ("tunnel_endpoint", ">u4"), ("pad", "<u2"), ("key", "u1"),
-                          ("flags", "u1")])
-CT_KEY = np.dtype([("daddr", ">u4"), ("saddr", ">u4"), ("dport", ">u2"), ("sport", ">u2"), ("nexthdr", "u1"),
-                   ("flags", "u1")])
-CT_ENTRY = np.dtype([("reserved0", "<u8"), ("backend_id", "<u8"), ("packets", "<u8"), ("bytes", "<u8"),
-                     ("lifetime", "<u4"), ("flags", "<u2"), ("rev_nat_index", ">u2"), ("ifindex", "<u2"),
-                     ("tx_flags_seen", "u1"), ("rx_flags_seen", "u1"), ("src_sec_id", "<u4"),
-                     ("last_tx_report", "<u4"), ("last_rx_report", "<u4")])
-NAT_ENTRY = np.dtype([("created", "<u8"), ("needs_ct", "<u8"), ("pad1", "<u8"), ("pad2", "<u8"),
-                      ("addr", ">u4"), ("port", ">u2"), ("pad3", "<u2")])
-LB4_KEY = np.dtype([("address", ">u4"), ("dport", ">u2"), ("backend_slot", "<u2"), ("proto", "u1"), ("scope", "u1"),
-                    ("pad", "V2")])
-LB4_SERVICE = np.dtype([("backend_id", "<u4"), ("count", "<u2"), ("rev_nat_index", ">u2"), ("flags", "u1"),
-                        ("flags2", "u1"), ("qcount", "<u2")])
-LB4_BACKEND = np.dtype([("address", ">u4"), ("port", ">u2"), ("proto", "u1"), ("flags", "u1"),
-                        ("cluster_id", "<u2"), ("zone", "u1"), ("pad", "u1")])
+ENDPOINT_INFO = np.dtype(
+    [
+        ("ifindex", "<u4"),
+        ("unused", "<u2"),
+        ("lxc_id", "<u2"),
+        ("flags", "<u4"),
+        ("pad0", "V4"),
+        ("mac", "V6"),
+        ("pad1", "V2"),
+        ("node_mac", "V6"),
+        ("pad2", "V2"),
+        ("sec_id", "<u4"),
+        ("parent_ifindex", "<u4"),
+        ("pad", "V8"),
+    ]
+)
+IPCACHE_KEY = np.dtype(
+    [("prefixlen", "<u4"), ("cluster_id", "<u2"), ("pad1", "u1"), ("family", "u1"), ("ip4", ">u4"), ("pad", "V12")]
+)
+IPCACHE_VALUE = np.dtype(
+    [("sec_identity", "<u4"), ("tunnel_endpoint", ">u4"), ("pad", "<u2"), ("key", "u1"), ("flags", "u1")]
+)
+CT_KEY = np.dtype(
+    [("daddr", ">u4"), ("saddr", ">u4"), ("dport", ">u2"), ("sport", ">u2"), ("nexthdr", "u1"), ("flags", "u1")]
+)
+CT_ENTRY = np.dtype(
+    [
+        ("reserved0", "<u8"),
+        ("backend_id", "<u8"),
+        ("packets", "<u8"),
+        ("bytes", "<u8"),
+        ("lifetime", "<u4"),
+        ("flags", "<u2"),
+        ("rev_nat_index", ">u2"),
+        ("ifindex", "<u2"),
+        ("tx_flags_seen", "u1"),
+        ("rx_flags_seen", "u1"),
+        ("src_sec_id", "<u4"),
+        ("last_tx_report", "<u4"),
+        ("last_rx_report", "<u4"),
+    ]
+)
+NAT_ENTRY = np.dtype(
+    [
+        ("created", "<u8"),
+        ("needs_ct", "<u8"),
+        ("pad1", "<u8"),
+        ("pad2", "<u8"),
+        ("addr", ">u4"),
+        ("port", ">u2"),
+        ("pad3", "<u2"),
+    ]
+)
+LB4_KEY = np.dtype(
+    [("address", ">u4"), ("dport", ">u2"), ("backend_slot", "<u2"), ("proto", "u1"), ("scope", "u1"), ("pad", "V2")]
+)
+LB4_SERVICE = np.dtype(
+    [
+        ("backend_id", "<u4"),
+        ("count", "<u2"),
+        ("rev_nat_index", ">u2"),
+        ("flags", "u1"),
+        ("flags2", "u1"),
+        ("qcount", "<u2"),
+    ]
+)
+LB4_BACKEND = np.dtype(
+    [
+        ("address", ">u4"),
+        ("port", ">u2"),
+        ("proto", "u1"),
+        ("flags", "u1"),
+        ("cluster_id", "<u2"),
+        ("zone", "u1"),
+        ("pad", "u1"),
+    ]
+)
 REVNAT_VALUE = np.dtype([("address", ">u4"), ("port", ">u2")])
 METRICS_KEY = np.dtype([("reason", "u1"), ("dir", "u1"), ("line", "<u2"), ("file", "u1"), ("reserved", "V3")])
 METRICS_VALUE = np.dtype([("count", "<u8"), ("bytes", "<u8")])
 
-for _dt, _size in ((ENDPOINT_KEY, 20), (ENDPOINT_INFO, 48), (IPCACHE_KEY, 24), (IPCACHE_VALUE, 12), (CT_KEY, 14),
-                   (CT_ENTRY, 56), (NAT_ENTRY, 40), (LB4_KEY, 12), (LB4_SERVICE, 12), (LB4_BACKEND, 12),
-                   (REVNAT_VALUE, 6), (METRICS_KEY, 8), (METRICS_VALUE, 16)):
+for _dt, _size in (
+    (ENDPOINT_KEY, 20),
+    (ENDPOINT_INFO, 48),
+    (IPCACHE_KEY, 24),
+    (IPCACHE_VALUE, 12),
+    (CT_KEY, 14),
+    (CT_ENTRY, 56),
+    (NAT_ENTRY, 40),
+    (LB4_KEY, 12),
+    (LB4_SERVICE, 12),
+    (LB4_BACKEND, 12),
+    (REVNAT_VALUE, 6),
+    (METRICS_KEY, 8),
+    (METRICS_VALUE, 16),
+):
     assert _dt.itemsize == _size, (_dt, _size)
 
 PROTO_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 0: "ANY"}
@@ -57,7 +126,7 @@ def mac_bytes(mac: str) -> bytes:
     return bytes(int(x, 16) for x in mac.split(":"))
 
 
-def ips(values: np.ndarray) -> list[str]:
+def ips(values: np.ndarray | list[int]) -> list[str]:
     """u32 addresses (host order values) -> dotted strings, converting each distinct one once."""
     uniq, inverse = np.unique(np.asarray(values, dtype=np.uint32), return_inverse=True)
     names = np.array([socket.inet_ntoa(int(u).to_bytes(4, "big")) for u in uniq], dtype=object)
@@ -74,9 +143,17 @@ def endpoint_key(ip: str) -> bytes:
 
 
 def endpoint_info(ifindex: int, lxc_id: int, flags: int, mac: str | None, node_mac: str | None, sec_id: int) -> bytes:
-    return struct.pack("=IHHI4x6s2x6s2xII8x", ifindex, 0, lxc_id, flags,
-                       mac_bytes(mac) if mac else b"\0" * 6, mac_bytes(node_mac) if node_mac else b"\0" * 6,
-                       sec_id, 0)
+    return struct.pack(
+        "=IHHI4x6s2x6s2xII8x",
+        ifindex,
+        0,
+        lxc_id,
+        flags,
+        mac_bytes(mac) if mac else b"\0" * 6,
+        mac_bytes(node_mac) if node_mac else b"\0" * 6,
+        sec_id,
+        0,
+    )
 
 
 def ipcache_key(prefix: str) -> bytes:

@@ -7,6 +7,7 @@ later process) attaches cil_from_container to new lxcs without compiling; tc fil
 (clsact) inside the node's network namespace; cgroup hooks on the node's cgroup.
 Nothing is attached in the host's root namespace.
 """
+
 from __future__ import annotations
 
 import errno
@@ -56,8 +57,10 @@ def load_programs(pin_dir: Path, templates: dict[str, Template], map_fds: dict[s
             try:
                 fd = bpfsys.prog_load(bytes(insns), PROG_TYPES[p["type"]], fn, attach)
             except bpfsys.VerifierError as e:
-                raise LabError(f"the verifier rejected {fn} (bpf/{src}): {e.err}; verifier log (end): "
-                               f"{_tail(e.log)}", exit_code=ExitStatus.FAILURE) from None
+                raise LabError(
+                    f"the verifier rejected {fn} (bpf/{src}): {e.err}; verifier log (end): {_tail(e.log)}",
+                    exit_code=ExitStatus.FAILURE,
+                ) from None
             path = pin_dir / f"prog_{fn}"
             if path.exists():
                 path.unlink()
@@ -97,9 +100,10 @@ def _tcx_attach(netns: NetNS, ifname: str, prog_fd: int, direction: str, pin_dir
         try:
             return bpfsys.link_create(prog_fd, idx, attach)
         except OSError as e:
-            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):   # 524: the kernel's ENOTSUPP
-                return -1      # an older kernel without tcx
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):  # 524: the kernel's ENOTSUPP
+                return -1  # an older kernel without tcx
             raise
+
     fd = netns.call(link, what=f"{netns.name}:{ifname}")
     if fd < 0:
         return False
@@ -113,7 +117,8 @@ def _tcx_attach(netns: NetNS, ifname: str, prog_fd: int, direction: str, pin_dir
 
 
 def _tc_attach(netns: NetNS, ifname: str, prog_fd: int, fn: str, direction: str) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError   # pyroute2 loads only on kernels without tcx
+    from pyroute2.netlink.exceptions import NetlinkError  # pyroute2 loads only on kernels without tcx
+
     with netns.iproute() as ipr:
         found = ipr.link_lookup(ifname=ifname)
         if not found:
@@ -129,8 +134,7 @@ def _tc_attach(netns: NetNS, ifname: str, prog_fd: int, fn: str, direction: str)
             ipr.tc("del-filter", "bpf", idx, ":1", parent=parent)
         except NetlinkError:
             pass
-        ipr.tc("add-filter", "bpf", idx, ":1", fd=prog_fd, name=fn, parent=parent,
-               classid=1, direct_action=True)
+        ipr.tc("add-filter", "bpf", idx, ":1", fd=prog_fd, name=fn, parent=parent, classid=1, direct_action=True)
 
 
 def cgroup_attach(cgroup: Path, prog_fd: int, attach: str) -> None:
@@ -148,7 +152,7 @@ def pinned_prog(pin_dir: Path, fn: str) -> int:
 class Timer:
     """Wall-clock seconds of a block, for the compile/load benchmark figures."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.t0 = time.monotonic()
         return self
 

@@ -6,6 +6,7 @@ the DataFrame column by column: no per-entry Python, so a 100k-entry CT map read
 fraction of a second. Columns and dtypes are the shared schemas of labkit.tables, the
 same the live backend parses from real Cilium output.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,9 @@ class NodeMapReader:
         self.node = node
         self.pin_dir = Path(pin_dir)
         if not self.pin_dir.is_dir():
-            raise LabError(f"node {node!r} has no datapath maps ({self.pin_dir} is missing)", exit_code=ExitStatus.FAILURE)
+            raise LabError(
+                f"node {node!r} has no datapath maps ({self.pin_dir} is missing)", exit_code=ExitStatus.FAILURE
+            )
 
     # ------------------------------------------------------------------ raw access
     def _dump(self, name: str, kdt: np.dtype, vdt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +55,7 @@ class NodeMapReader:
                 kb, vb, n = bpfsys.lookup_batch(fd, kdt.itemsize, vdt.itemsize * ncpu, info.max_entries)
                 per = np.frombuffer(vb, dtype=vdt, count=n * ncpu).reshape(n, ncpu)
                 summed = np.zeros(n, dtype=vdt)
-                for f in vdt.names:
+                for f in vdt.names or ():
                     summed[f] = per[f].sum(axis=1)
                 return np.frombuffer(kb, dtype=kdt, count=n), summed
             if info.type == bpfsys.MAP_LPM_TRIE:
@@ -69,14 +72,19 @@ class NodeMapReader:
     def endpoints(self) -> pd.DataFrame:
         k, v = self._dump("cilium_lxc", L.ENDPOINT_KEY, L.ENDPOINT_INFO)
         host = (v["flags"] & L.FLAG_HOST) != 0
-        df = pd.DataFrame({
-            "node": self.node, "ip": L.ips(k["ip4"]),
-            "endpoint_id": pd.array(np.where(host, 0, v["lxc_id"]), dtype="Int64"),
-            "identity": pd.array(np.where(host, 0, v["sec_id"]), dtype="Int64"),
-            "flags": v["flags"].astype("int64"),
-            "ifindex": pd.array(np.where(host, 0, v["ifindex"]), dtype="Int64"),
-            "mac": L.macs(v["mac"]), "node_mac": L.macs(v["node_mac"]), "is_host": host,
-        })
+        df = pd.DataFrame(
+            {
+                "node": self.node,
+                "ip": L.ips(k["ip4"]),
+                "endpoint_id": pd.array(np.where(host, 0, v["lxc_id"]), dtype="Int64"),
+                "identity": pd.array(np.where(host, 0, v["sec_id"]), dtype="Int64"),
+                "flags": v["flags"].astype("int64"),
+                "ifindex": pd.array(np.where(host, 0, v["ifindex"]), dtype="Int64"),
+                "mac": L.macs(v["mac"]),
+                "node_mac": L.macs(v["node_mac"]),
+                "is_host": host,
+            }
+        )
         for col in ("endpoint_id", "identity", "ifindex"):
             df.loc[host, col] = pd.NA
         df.loc[host, ["mac", "node_mac"]] = None
@@ -98,15 +106,22 @@ class NodeMapReader:
         k, v = self._dump("cilium_snat_v4_external", L.CT_KEY, L.NAT_ENTRY)
         inbound = (k["flags"] & 1) != 0
         now = int(time.monotonic())
-        df = pd.DataFrame({
-            "node": self.node, "proto": _protos(k["nexthdr"]), "direction": np.where(inbound, "IN", "OUT"),
-            "src_ip": L.ips(k["saddr"]), "src_port": k["sport"].astype("int64"),
-            "dst_ip": L.ips(k["daddr"]), "dst_port": k["dport"].astype("int64"),
-            "xlate": np.where(inbound, "DST", "SRC"), "xlate_ip": L.ips(v["addr"]),
-            "xlate_port": v["port"].astype("int64"),
-            "created_ago_s": pd.array(now - v["created"].astype("int64"), dtype="Int64"),
-            "needs_ct": v["needs_ct"].astype("int64"),
-        })
+        df = pd.DataFrame(
+            {
+                "node": self.node,
+                "proto": _protos(k["nexthdr"]),
+                "direction": np.where(inbound, "IN", "OUT"),
+                "src_ip": L.ips(k["saddr"]),
+                "src_port": k["sport"].astype("int64"),
+                "dst_ip": L.ips(k["daddr"]),
+                "dst_port": k["dport"].astype("int64"),
+                "xlate": np.where(inbound, "DST", "SRC"),
+                "xlate_ip": L.ips(v["addr"]),
+                "xlate_port": v["port"].astype("int64"),
+                "created_ago_s": pd.array(now - v["created"].astype("int64"), dtype="Int64"),
+                "needs_ct": v["needs_ct"].astype("int64"),
+            }
+        )
         return tables.NAT.frame(df)
 
     def lb(self) -> pd.DataFrame:
@@ -116,9 +131,14 @@ class NodeMapReader:
         rows = []
         for key, val in zip(k, v):
             slot = int(key["backend_slot"])
-            row = {"node": self.node, "frontend_ip": L.ips([key["address"]])[0],
-                   "frontend_port": int(key["dport"]), "proto": L.PROTO_NAMES.get(int(key["proto"]), "ANY"),
-                   "slot": slot, "rev_nat": int(val["rev_nat_index"])}
+            row = {
+                "node": self.node,
+                "frontend_ip": L.ips([key["address"]])[0],
+                "frontend_port": int(key["dport"]),
+                "proto": L.PROTO_NAMES.get(int(key["proto"]), "ANY"),
+                "slot": slot,
+                "rev_nat": int(val["rev_nat_index"]),
+            }
             if slot == 0:
                 row.update(backend_ip="0.0.0.0", backend_port=0, flags=_svc_flags(int(val["flags"])))
             else:
@@ -137,24 +157,31 @@ class NodeMapReader:
     def ipcache(self) -> pd.DataFrame:
         k, v = self._dump("cilium_ipcache", L.IPCACHE_KEY, L.IPCACHE_VALUE)
         plen = k["prefixlen"].astype("int64") - 32
-        df = pd.DataFrame({
-            "node": self.node,
-            "prefix": [f"{ip}/{p}" for ip, p in zip(L.ips(k["ip4"]), plen)],
-            "identity": v["sec_identity"].astype("int64"), "encrypt_key": v["key"].astype("int64"),
-            "tunnel_endpoint": L.ips(v["tunnel_endpoint"]),
-            "flags": np.where((v["flags"] & 1) != 0, "skiptunnel", "<none>"),
-        })
+        df = pd.DataFrame(
+            {
+                "node": self.node,
+                "prefix": [f"{ip}/{p}" for ip, p in zip(L.ips(k["ip4"]), plen)],
+                "identity": v["sec_identity"].astype("int64"),
+                "encrypt_key": v["key"].astype("int64"),
+                "tunnel_endpoint": L.ips(v["tunnel_endpoint"]),
+                "flags": np.where((v["flags"] & 1) != 0, "skiptunnel", "<none>"),
+            }
+        )
         return tables.IPCACHE.frame(df)
 
     def _metrics_raw(self) -> pd.DataFrame:
         """One row per (reason, direction, line, file), as `cilium bpf metrics list` prints."""
         k, v = self._dump("cilium_metrics", L.METRICS_KEY, L.METRICS_VALUE)
-        return pd.DataFrame({
-            "reason": [metric_reason(int(r)) for r in k["reason"]],
-            "direction": [DIRECTIONS.get(int(d), "UNKNOWN") for d in k["dir"]],
-            "packets": v["count"].astype("int64"), "bytes": v["bytes"].astype("int64"),
-            "line": k["line"].astype("int64"), "file": [FILES.get(int(f), str(int(f))) for f in k["file"]],
-        })
+        return pd.DataFrame(
+            {
+                "reason": [metric_reason(int(r)) for r in k["reason"]],
+                "direction": [DIRECTIONS.get(int(d), "UNKNOWN") for d in k["dir"]],
+                "packets": v["count"].astype("int64"),
+                "bytes": v["bytes"].astype("int64"),
+                "line": k["line"].astype("int64"),
+                "file": [FILES.get(int(f), str(int(f))) for f in k["file"]],
+            }
+        )
 
     def metrics(self) -> pd.DataFrame:
         raw = self._metrics_raw()
@@ -204,8 +231,11 @@ class NodeMapReader:
 
 def _protos(nexthdr: np.ndarray) -> list[str]:
     names = {6: "TCP", 17: "UDP", 1: "ICMP"}
-    return [names.get(int(x), str(int(x))) for x in nexthdr] if len(nexthdr) < 64 else \
-        list(pd.Series(nexthdr).map(lambda x: names.get(int(x), str(int(x)))))
+    return (
+        [names.get(int(x), str(int(x))) for x in nexthdr]
+        if len(nexthdr) < 64
+        else list(pd.Series(nexthdr).map(lambda x: names.get(int(x), str(int(x)))))
+    )
 
 
 def _svc_flags(flags: int) -> str:
@@ -226,14 +256,26 @@ def _ct_frame(node: str, k: np.ndarray, v: np.ndarray) -> pd.DataFrame:
     dst_port = np.where(svc, sport, dport)
     eflags = v["flags"].astype("int64")
     uniq = {int(x): ct_flag_names(int(x)) for x in np.unique(eflags)}
-    return pd.DataFrame({
-        "node": node, "proto": pd.Series(k["nexthdr"]).map({6: "TCP", 17: "UDP", 1: "ICMP"}).fillna("?").values,
-        "direction": np.where(svc, "SVC", np.where(inb, "IN", "OUT")),
-        "src_ip": src_ip, "src_port": src_port, "dst_ip": dst_ip, "dst_port": dst_port,
-        "related": (f & 2) != 0, "expires": v["lifetime"].astype("int64"),
-        "packets": v["packets"].astype("int64"), "bytes": v["bytes"].astype("int64"),
-        "rx_flags_seen": v["rx_flags_seen"].astype("int64"), "tx_flags_seen": v["tx_flags_seen"].astype("int64"),
-        "flags": eflags, "flag_names": [uniq[int(x)] for x in eflags],
-        "rev_nat": v["rev_nat_index"].astype("int64"), "src_identity": v["src_sec_id"].astype("int64"),
-        "ifindex": v["ifindex"].astype("int64"), "backend_id": v["backend_id"].astype("int64"),
-    })
+    return pd.DataFrame(
+        {
+            "node": node,
+            "proto": pd.Series(k["nexthdr"]).map({6: "TCP", 17: "UDP", 1: "ICMP"}).fillna("?").values,
+            "direction": np.where(svc, "SVC", np.where(inb, "IN", "OUT")),
+            "src_ip": src_ip,
+            "src_port": src_port,
+            "dst_ip": dst_ip,
+            "dst_port": dst_port,
+            "related": (f & 2) != 0,
+            "expires": v["lifetime"].astype("int64"),
+            "packets": v["packets"].astype("int64"),
+            "bytes": v["bytes"].astype("int64"),
+            "rx_flags_seen": v["rx_flags_seen"].astype("int64"),
+            "tx_flags_seen": v["tx_flags_seen"].astype("int64"),
+            "flags": eflags,
+            "flag_names": [uniq[int(x)] for x in eflags],
+            "rev_nat": v["rev_nat_index"].astype("int64"),
+            "src_identity": v["src_sec_id"].astype("int64"),
+            "ifindex": v["ifindex"].astype("int64"),
+            "backend_id": v["backend_id"].astype("int64"),
+        }
+    )

@@ -1,5 +1,6 @@
 """The eBPF datapath's side of ``up`` and ``apply`` (called by embedded/datapath.py's
 EbpfDatapath): compile or take from the cache, then per node maps, programs, hooks."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from ..names import LabNames
 from ..processes import await_ready, spawn_ready
 from . import build, loader, sync
 
-AGENT_CGROUP = "labkit-agent"   # not a node name: kind node names carry "kind-" / "control-plane"
+AGENT_CGROUP = "labkit-agent"  # not a node name: kind node names carry "kind-" / "control-plane"
 
 
 def timings_path(names: LabNames) -> Path:
@@ -27,13 +28,18 @@ def timings_path(names: LabNames) -> Path:
 def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
     """Compile (or take from the cache), then per node: maps, programs, eth0 and cgroup hooks."""
     if dp.routing_mode and dp.routing_mode != "native":
-        raise LabError(f"routingMode={dp.routing_mode!r} is not supported by the embedded eBPF datapath; "
-                       f"use routingMode=native", exit_code=ExitStatus.USAGE)
+        raise LabError(
+            f"routingMode={dp.routing_mode!r} is not supported by the embedded eBPF datapath; use routingMode=native",
+            exit_code=ExitStatus.USAGE,
+        )
     bpffs.ensure()
     t0 = time.monotonic()
     templates = build.templates(build.cflags(dp, plan))
-    figures: dict = {"compile_s": round(time.monotonic() - t0, 3),
-                     "compiled": any(t.seconds > 0 for t in templates.values()), "load_s": {}}
+    figures: dict = {
+        "compile_s": round(time.monotonic() - t0, 3),
+        "compiled": any(t.seconds > 0 for t in templates.values()),
+        "load_s": {},
+    }
     for n in plan.nodes:
         with loader.Timer() as t:
             pin_dir = names.bpffs / n.name
@@ -46,8 +52,12 @@ def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
                 sync.sync_node(m, plan, n.name, {})
             loader.tc_attach(node_ns, "eth0", progs["cil_from_netdev"], "cil_from_netdev", "ingress", pin_dir)
             loader.tc_attach(node_ns, "eth0", progs["cil_to_netdev"], "cil_to_netdev", "egress", pin_dir)
-            for fn, attach in (("cil_sock4_connect", "connect4"), ("cil_sock4_sendmsg", "sendmsg4"),
-                               ("cil_sock4_recvmsg", "recvmsg4"), ("cil_sock4_getpeername", "getpeername4")):
+            for fn, attach in (
+                ("cil_sock4_connect", "connect4"),
+                ("cil_sock4_sendmsg", "sendmsg4"),
+                ("cil_sock4_recvmsg", "recvmsg4"),
+                ("cil_sock4_getpeername", "getpeername4"),
+            ):
                 if dp.socket_lb:
                     loader.cgroup_attach(names.node_cgroup(n.name), progs[fn], attach)
             for fd in [*fds.values(), *progs.values()]:
@@ -71,8 +81,9 @@ def add_pods(names: LabNames, plan: Plan, pods: list[PodPlan], links: dict[str, 
         fd = loader.pinned_prog(names.bpffs / n.name, "cil_from_container")
         try:
             for p in new:
-                loader.tc_attach(NetNS(names.node(n.name)), p.lxc, fd, "cil_from_container", "ingress",
-                                 names.bpffs / n.name)
+                loader.tc_attach(
+                    NetNS(names.node(n.name)), p.lxc, fd, "cil_from_container", "ingress", names.bpffs / n.name
+                )
         finally:
             os.close(fd)
 
@@ -83,9 +94,23 @@ def start_agent(names: LabNames, nodes: list[str]) -> int:
     cg.mkdir(parents=True, exist_ok=True)
     log = names.state_dir / "logs" / "agent.log"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc, r = spawn_ready(lambda fd: [sys.executable, "-m", "labkit.embedded.ebpf.agent", "--bpffs", str(names.bpffs),
-                                      "--out", str(names.state_dir / "events"), "--ready-fd", str(fd), *nodes],
-                          log, cgroup=cg, env=env)
+    proc, r = spawn_ready(
+        lambda fd: [
+            sys.executable,
+            "-m",
+            "labkit.embedded.ebpf.agent",
+            "--bpffs",
+            str(names.bpffs),
+            "--out",
+            str(names.state_dir / "events"),
+            "--ready-fd",
+            str(fd),
+            *nodes,
+        ],
+        log,
+        cgroup=cg,
+        env=env,
+    )
     if not await_ready(r, time.monotonic() + 15):
         raise LabError(f"the event agent did not start; see {log}", exit_code=ExitStatus.FAILURE)
     (names.state_dir / "agent.pid").write_text(str(proc.pid))

@@ -6,12 +6,14 @@ page 0 is the consumer position (read-write); from page 1, the producer position
 then the data area, mapped twice in a row so a record never wraps. Each record has an
 8-byte header: u32 length (bit 31 busy, bit 30 discarded) and u32 page offset.
 """
+
 from __future__ import annotations
 
 import mmap
 import select
 import struct
-from typing import Callable
+import time
+from collections.abc import Callable
 
 BUSY, DISCARD = 1 << 31, 1 << 30
 HDR = 8
@@ -38,13 +40,13 @@ class RingBuffer:
             at = self.data_at + (cons & self.mask)
             length = _U32.unpack_from(self.producer, at)[0]
             if length & BUSY:
-                break                                   # reserved, not yet committed
+                break  # reserved, not yet committed
             size = length & ~(BUSY | DISCARD)
             if not length & DISCARD:
-                self.on_record(bytes(self.producer[at + HDR: at + HDR + size]))
+                self.on_record(bytes(self.producer[at + HDR : at + HDR + size]))
                 n += 1
             cons += (size + HDR + 7) & ~7
-            _U64.pack_into(self.consumer, 0, cons)       # hand the space back to the kernel
+            _U64.pack_into(self.consumer, 0, cons)  # hand the space back to the kernel
         return n
 
     def close(self) -> None:
@@ -64,15 +66,16 @@ def poll_all(rings: list[RingBuffer], timeout_ms: int) -> int:
 def positions(fd: int) -> tuple[int, int]:
     """(consumer, producer) positions of a ring buffer, read without consuming."""
     page = mmap.PAGESIZE
-    with mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ, offset=0) as c, \
-            mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ, offset=page) as p:
+    with (
+        mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ, offset=0) as c,
+        mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ, offset=page) as p,
+    ):
         return _U64.unpack_from(c, 0)[0], _U64.unpack_from(p, 0)[0]
 
 
 def wait_drained(fd: int, timeout: float = 2.0) -> bool:
     """Wait until the consumer (the agent) has taken every record produced so far, so a
     reader of the agent's files sees all events up to now. False on timeout."""
-    import time
     target = positions(fd)[1]
     deadline = time.monotonic() + timeout
     while positions(fd)[0] < target:

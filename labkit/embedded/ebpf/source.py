@@ -7,6 +7,7 @@ are inlined here, each header once, with ``#line`` markers so that ``__LINE__`` 
 drop notifications and metrics, as in Cilium) and compiler errors still name the real
 file and line.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,6 +45,9 @@ def inline(path: Path, _seen: set[Path] | None = None) -> str:
 def program_text(name: str) -> str:
     """The full text of ``bpf/<name>``, ready for ``BPF(text=...)``."""
     if not (BPF_DIR / name).exists():
-        raise LabError(f"the datapath source {BPF_DIR / name} is missing; run labkit from its checkout "
-                       f"or set LABKIT_BPF_DIR to the bpf/ folder", exit_code=ExitStatus.FAILURE)
+        raise LabError(
+            f"the datapath source {BPF_DIR / name} is missing; run labkit from its checkout "
+            f"or set LABKIT_BPF_DIR to the bpf/ folder",
+            exit_code=ExitStatus.FAILURE,
+        )
     return inline(BPF_DIR / name)

@@ -8,8 +8,10 @@
 The sync is idempotent (applied in full after each ``apply``); backend ids already in the
 map are kept, so SVC CT entries keep pointing at the right backend.
 """
+
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -35,12 +37,11 @@ class NodeMaps:
         return self.fds[name]
 
     def close(self) -> None:
-        import os
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
 
-    def __enter__(self) -> "NodeMaps":
+    def __enter__(self) -> NodeMaps:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -61,8 +62,11 @@ def sync_node(m: NodeMaps, plan: Plan, node: str, links: dict[str, dict]) -> Non
         f = links.get(p.key)
         if not f:
             continue
-        bpfsys.update(lxc, L.endpoint_key(p.ip),
-                      L.endpoint_info(f["lxc_ifindex"], p.endpoint_id, 0, f["pod_mac"], f["lxc_mac"], p.identity))
+        bpfsys.update(
+            lxc,
+            L.endpoint_key(p.ip),
+            L.endpoint_info(f["lxc_ifindex"], p.endpoint_id, 0, f["pod_mac"], f["lxc_mac"], p.identity),
+        )
     # ipcache
     ipc = m.fd("cilium_ipcache")
     bpfsys.update(ipc, L.ipcache_key("0.0.0.0/0"), L.ipcache_value(WORLD_ID))
@@ -78,20 +82,24 @@ def sync_node(m: NodeMaps, plan: Plan, node: str, links: dict[str, dict]) -> Non
 
 
 def _sync_services(m: NodeMaps, plan: Plan) -> None:
-    svc_fd, be_fd, rn_fd = m.fd("cilium_lb4_services_v2"), m.fd("cilium_lb4_backends_v3"), m.fd("cilium_lb4_reverse_nat")
+    svc_fd, be_fd, rn_fd = (
+        m.fd("cilium_lb4_services_v2"),
+        m.fd("cilium_lb4_backends_v3"),
+        m.fd("cilium_lb4_reverse_nat"),
+    )
     known: dict[tuple[int, int, int], int] = {}
     kb, vb, n = bpfsys.lookup_batch(be_fd, 4, 12, 65536)
     if n:
-        ids = np.frombuffer(kb, dtype="<u4")
+        have = np.frombuffer(kb, dtype="<u4")
         vals = np.frombuffer(vb, dtype=L.LB4_BACKEND)
-        for i, v in zip(ids, vals):
+        for i, v in zip(have, vals):
             known[(int(v["address"]), int(v["port"]), int(v["proto"]))] = int(i)
     next_id = max(known.values(), default=0) + 1
     for s in plan.services:
         backends = plan.backends(s)
         for port in s.ports:
             proto = port["protocol"]
-            ids = []
+            ids: list[int] = []
             for b in backends:
                 k = (int.from_bytes(L.ip_bytes(b.ip), "big"), port["target_port"], L.PROTO_NUMBERS[proto])
                 if k not in known:
