@@ -30,7 +30,7 @@ lint:
 # The unit tests only: no root, no lab, no browser (well under a minute).
 test-fast:
 	@test -x $(VENV)/python || { echo "make test-fast: run make setup first (as root: it installs packages)"; exit 2; }
-	$(VENV)/python -m pytest -q -m "unit and not slow" $(PYTEST_ARGS) tests
+	$(VENV)/python -m pytest -q -n auto -m "unit and not slow" $(PYTEST_ARGS) tests
 
 down:
 	$(VENV)/labkit down --all
