@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import pandas as pd
 
-from labkit.embedded.ebpf import bpfsys, loader
+from labkit.embedded import bpffs
+from labkit.embedded.ebpf import bpfsys
 from labkit.embedded.ebpf import layouts as L
 from labkit.embedded.ebpf.maps import NodeMapReader
 from labkit.embedded.names import BPFFS_ROOT
@@ -88,7 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=100_000)
     a = ap.parse_args()
-    loader.ensure_bpffs()
+    bpffs.ensure()
     pin = BPFFS_ROOT / "bench-ct" / "node"
     pin.mkdir(parents=True, exist_ok=True)
     try:
