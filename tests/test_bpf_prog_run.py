@@ -10,7 +10,9 @@ lookups are deterministic and nothing touches the host.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +96,20 @@ def mock_node() -> Iterator[Node]:
     with Node(mock_redirects=True) as n:
         wire(n)
         yield n
+
+
+def test_the_nodes_devices_live_only_in_its_private_namespace():
+    with Node() as n:
+        wire(n)
+        assert n.netns is not None
+        inside = set(n.netns.links())
+        assert {"eth0", "kindnet", CLIENT["lxc"], WEB["lxc"]} <= inside
+        for dev in ("kindnet", "client-eth0", "web-eth0"):  # names no host has
+            with pytest.raises(OSError):
+                socket.if_nametoindex(dev)
+        fd = n.netns.fd
+    with pytest.raises(OSError):  # closed: the namespace went with its last reference
+        os.fstat(fd)
 
 
 # ------------------------------------------------------------------ packets

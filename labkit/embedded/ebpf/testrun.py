@@ -19,6 +19,7 @@ monitor line).
 from __future__ import annotations
 
 import os
+import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,6 @@ from .maps import NodeMapReader
 from .ringbuf import RingBuffer
 
 # tc verdicts (include/uapi/linux/pkt_cls.h)
-TC_ACT = {-1: "UNSPEC", 0: "OK", 2: "SHOT", 7: "REDIRECT"}
 TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT = 0, 2, 7
 # struct __sk_buff (include/uapi/linux/bpf.h): the fields BPF_PROG_TEST_RUN takes in and out
 SKB_SIZE, SKB_INGRESS_IFINDEX, SKB_IFINDEX, SKB_CB = 192, 36, 40, 48
@@ -48,7 +48,6 @@ MOCK_REDIRECTS = [
     "-Dbpf_redirect(i,f)=({ skb->cb[0] = 2; skb->cb[1] = (i); (f) ? TC_ACT_SHOT : TC_ACT_REDIRECT; })",
 ]
 REDIRECT_KINDS = {1: "peer", 2: "redirect"}
-SOURCES = tuple(build.PROGRAMS)
 
 
 def feature_flags(overrides: dict[str, Any] | None = None) -> list[str]:
@@ -66,10 +65,6 @@ class Run:
     duration_ns: int = 0
     # with mock_redirects: ("peer" | "redirect", ifindex), ("neigh", 0) for bpf_redirect_neigh
     redirect: tuple[str, int] | None = None
-
-    @property
-    def action(self) -> str:
-        return TC_ACT.get(self.verdict, str(self.verdict))
 
 
 class FreshMaps(NodeMapReader):
@@ -153,10 +148,14 @@ class Node:
         self.put("cilium_lb4_reverse_nat", L.revnat_key(rev_nat), L.revnat_value(vip, port))
 
     # ------------------------------------------------------------------ running
+    def ifnames(self) -> dict[int, str]:
+        """ifindex -> name of the devices in ``self.netns`` (if_nameindex(3), no subprocess)."""
+        assert self.netns is not None
+        return dict(self.netns.call(socket.if_nameindex))
+
     def ifindex(self, ifname: str) -> int:
         """ifindex of a device the caller made in ``self.netns``."""
-        assert self.netns is not None
-        return int(self.netns.links()[ifname]["ifindex"])
+        return {name: i for i, name in self.ifnames().items()}[ifname]
 
     def run(self, fn: str, frame: bytes, ifindex: int = 1, ingress_ifindex: int | None = None) -> Run:
         """Run program ``fn`` on ``frame`` (Ethernet first) as if it arrived on ``ifindex``
@@ -171,9 +170,8 @@ class Node:
         fd = self.prog_fds[fn]
         r = self.netns.call(lambda: bpfsys.prog_test_run(fd, frame, bytes(ctx)), what=fn)
         self.ring.drain()
-        names = {int(link["ifindex"]): name for name, link in self.netns.links().items()}
         t = now_ns()
-        events = decode([(t, rec) for rec in self._records], self.name, names)
+        events = decode([(t, rec) for rec in self._records], self.name, self.ifnames())
         redirect = None
         if self.mock_redirects and r.retval == TC_ACT_REDIRECT:
             kind, target = struct.unpack_from("=II", r.ctx, SKB_CB)
