@@ -1,4 +1,5 @@
-"""The eBPF datapath's pure parts (no root): C layouts, source inlining, Cilium text."""
+"""The eBPF datapath's pure parts (no root): source inlining, Cilium text. (C layouts against
+layouts.py: test_bpf_layouts.py; programs on packets: test_bpf_prog_run.py.)"""
 
 from __future__ import annotations
 
@@ -9,21 +10,11 @@ import pandas as pd
 
 from labkit import tables
 from labkit.cilium import text as fmt
-from labkit.embedded.ebpf import layouts as L
 from labkit.embedded.ebpf import source
 from labkit.embedded.ebpf.events import connection_summary, dissect
 from labkit.live import parse_bpf
 
 FIX = Path(__file__).parent / "fixtures" / "live" / "cilium"
-
-
-def test_struct_sizes_match_the_c_headers():
-    common = (source.BPF_DIR / "lib" / "common.h").read_text()
-    assert "} __lk_packed;                         /* 20 bytes */" in common
-    assert L.ENDPOINT_INFO.itemsize == 48 and L.CT_ENTRY.itemsize == 56 and L.CT_KEY.itemsize == 14
-    assert len(L.endpoint_key("10.244.1.71")) == 20 and len(L.ipcache_key("10.0.0.0/8")) == 24
-    assert len(L.endpoint_info(9, 359, 0, "1e:97:a3:67:c6:d1", "a6:25:b4:a1:25:0a", 32693)) == 48
-    assert len(L.lb4_key("10.96.0.10", 53, "UDP", 1)) == 12 and len(L.revnat_value("10.96.0.10", 53)) == 6
 
 
 def test_every_program_source_inlines_its_headers_once_with_line_markers():

@@ -2,8 +2,9 @@
 
 From Cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_to_ids.h
 (only the codes labkit's datapath can produce, plus Success). The C side (the
-``#define DROP_*`` and ``FILE_*`` of bpf/lib/common.h) is checked against these tables by
-tests/test_datapath_units.py.
+``#define DROP_*`` and ``FILE_*`` of bpf/lib/common.h, the TRACE_* points of bpf/lib/trace.h)
+and these tables are checked against each other and against Cilium's by
+tests/test_bpf_reasons.py.
 """
 
 from __future__ import annotations

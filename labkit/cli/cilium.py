@@ -1,5 +1,6 @@
 """`labkit bpf ...` and `labkit service list`: the blog's `cilium bpf ...` / `cilium service
-list`, printing what Cilium prints. The backend answers through its MapsReader's
+list`, printing what Cilium prints; and `labkit bpf source`, the embedded datapath's program
+text as compiled. The backend answers through its MapsReader's
 ``text()``: the embedded one formats its own maps (labkit/cilium/text.py), the kind one
 runs `cilium-dbg` in the node's agent pod.
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..backend import MapsReader
+from ..embedded.ebpf import build, source
 from ..errors import ExitStatus, LabError
 from .common import AddCommand, Args, lab_of, print_text
 
@@ -56,6 +58,13 @@ def flusher(what: str) -> Callable[[Args], int]:
     return run
 
 
+def print_source(args: Args) -> int:
+    """`labkit bpf source FILE`: the text bcc compiles for bpf/FILE (as bcc tools' --ebpf
+    prints theirs): headers inlined once each, #line markers naming the real file:line."""
+    print_text(source.program_text(args.program))
+    return ExitStatus.SUCCESS
+
+
 def need_sub(args: Args) -> int:
     raise LabError(f"`labkit {args.cmd}` needs a subcommand; see labkit {args.cmd} --help")
 
@@ -90,6 +99,10 @@ def register(
     leaf(ipc, "list", lister("ipcache"), "list ipcache prefixes", lists)
     met = maps.add_parser("metrics", help="cilium_metrics").add_subparsers(required=True, metavar="CMD")
     leaf(met, "list", lister("metrics"), "forwarded/dropped packets by reason", lists)
+    what = "print an eBPF program's source as it is compiled (headers inlined, with #line markers)"
+    src = maps.add_parser("source", help=what, description=what)
+    src.add_argument("program", choices=tuple(build.PROGRAMS), help="the attach point's file (bpf/README.md)")
+    src.set_defaults(fn=print_source)
 
     svc = add("service", need_sub, "services, as `cilium service list` prints them", parents=())
     leaf(svc.add_subparsers(required=True, metavar="CMD"), "list", lister("services"), "list services", lists)

@@ -3,7 +3,8 @@
 One place that knows the C structs: readers turn a batch of raw entries into a numpy
 structured array in one call (no per-entry Python), writers pack plan rows. Fields in
 network byte order (addresses, ports, rev-NAT ids) are declared big-endian ('>u2', '>u4')
-so numpy converts them for free.
+so numpy converts them for free. tests/test_bpf_layouts.py compiles the C structs and
+compares every field's offsetof and each sizeof with these dtypes.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ LB4_BACKEND = np.dtype(
 REVNAT_VALUE = np.dtype([("address", ">u4"), ("port", ">u2")])
 METRICS_KEY = np.dtype([("reason", "u1"), ("dir", "u1"), ("line", "<u2"), ("file", "u1"), ("reserved", "V3")])
 METRICS_VALUE = np.dtype([("count", "<u8"), ("bytes", "<u8")])
+# cilium_lb4_reverse_sk (written by bpf_sock.c only) and labkit_node_config (written by sync.py)
+REVNAT_SK_KEY = np.dtype([("cookie", "<u8"), ("address", ">u4"), ("port", ">u2"), ("pad", "<u2")])
+REVNAT_SK_VALUE = np.dtype([("address", ">u4"), ("port", ">u2"), ("rev_nat_index", ">u2")])
+NODE_CONFIG = np.dtype([("node_ipv4", ">u4"), ("router_ipv4", ">u4"), ("native_ifindex", "<u4"), ("pad", "<u4")])
 
 for _dt, _size in (
     (ENDPOINT_KEY, 20),
@@ -110,6 +115,9 @@ for _dt, _size in (
     (REVNAT_VALUE, 6),
     (METRICS_KEY, 8),
     (METRICS_VALUE, 16),
+    (REVNAT_SK_KEY, 16),
+    (REVNAT_SK_VALUE, 8),
+    (NODE_CONFIG, 16),
 ):
     assert _dt.itemsize == _size, (_dt, _size)
 

@@ -49,24 +49,31 @@ def load_programs(pin_dir: Path, templates: dict[str, Template], map_fds: dict[s
     """Load every program with this node's maps and pin it; function name -> prog fd."""
     out: dict[str, int] = {}
     for src, t in templates.items():
-        for fn, p in t.progs.items():
-            insns = bytearray(p["insns"])
-            for idx, name in p["relocs"]:
-                struct.pack_into("<i", insns, idx * 8 + 4, map_fds[name])
-            attach = bpfsys.ATTACH.get(p["attach"], 0)
-            try:
-                fd = bpfsys.prog_load(bytes(insns), PROG_TYPES[p["type"]], fn, attach)
-            except bpfsys.VerifierError as e:
-                raise LabError(
-                    f"the verifier rejected {fn} (bpf/{src}): {e.err}; verifier log (end): {_tail(e.log)}",
-                    exit_code=ExitStatus.FAILURE,
-                ) from None
+        for fn in t.progs:
+            fd = load_program(src, t, fn, map_fds)
             path = pin_dir / f"prog_{fn}"
             if path.exists():
                 path.unlink()
             bpfsys.obj_pin(fd, str(path))
             out[fn] = fd
     return out
+
+
+def load_program(src: str, template: Template, fn: str, map_fds: dict[str, int]) -> int:
+    """Load function ``fn`` of ``template`` (compiled from bpf/``src``) with its map
+    references bound to ``map_fds``; the program fd (the caller pins or closes it)."""
+    p = template.progs[fn]
+    insns = bytearray(p["insns"])
+    for idx, name in p["relocs"]:
+        struct.pack_into("<i", insns, idx * 8 + 4, map_fds[name])
+    attach = bpfsys.ATTACH.get(p["attach"], 0)
+    try:
+        return bpfsys.prog_load(bytes(insns), PROG_TYPES[p["type"]], fn, attach)
+    except bpfsys.VerifierError as e:
+        raise LabError(
+            f"the verifier rejected {fn} (bpf/{src}): {e.err}; verifier log (end): {_tail(e.log)}",
+            exit_code=ExitStatus.FAILURE,
+        ) from None
 
 
 def _tail(log: str, lines: int = 12) -> str:

@@ -42,11 +42,15 @@ class NodeMapReader:
             )
 
     # ------------------------------------------------------------------ raw access
-    def _dump(self, name: str, kdt: np.dtype, vdt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    def _open(self, name: str) -> int:
+        """A new fd of map ``name`` (the caller closes it)."""
         path = self.pin_dir / name
         if not path.exists():
             raise LabError(f"map {name} is missing on node {self.node} ({path})", exit_code=ExitStatus.FAILURE)
-        fd = bpfsys.obj_get(str(path))
+        return bpfsys.obj_get(str(path))
+
+    def _dump(self, name: str, kdt: np.dtype, vdt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        fd = self._open(name)
         try:
             info = bpfsys.MapInfo(fd)
             if info.type == bpfsys.MAP_PERCPU_HASH:
@@ -199,7 +203,7 @@ class NodeMapReader:
             raise LabError(f"cannot flush {what!r}: choose ct or nat")
         removed: dict[str, int] = {}
         for name in FLUSHABLE[what]:
-            fd = bpfsys.obj_get(str(self.pin_dir / name))
+            fd = self._open(name)
             try:
                 info = bpfsys.MapInfo(fd)
                 kb, _, n = bpfsys.lookup_batch(fd, info.key_size, info.value_size, info.max_entries)

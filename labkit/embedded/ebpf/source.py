@@ -6,6 +6,12 @@ call the verifier rejects ("unknown opcode 8d"). So the local ``#include "lib/..
 are inlined here, each header once, with ``#line`` markers so that ``__LINE__`` (used in
 drop notifications and metrics, as in Cilium) and compiler errors still name the real
 file and line.
+
+bcc also inserts lines of its own while compiling: an attribute line before every function
+(``__attribute__((always_inline))`` or the program's section) and an empty line after a
+program's opening brace. Each would push every later ``__LINE__`` of the file down by one,
+so a marker follows every function's opening brace too (``{`` alone on its line, the
+kernel style bpf/ is written in), and no inserted line reaches a line that reports itself.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ def inline(path: Path, _seen: set[Path] | None = None) -> str:
                 inc = (BPF_DIR / m.group(1)).resolve()
             if inc not in seen:
                 seen.add(inc)
-                out.append(inline(inc, seen))
+                out.append(inline(inc, seen).removesuffix("\n"))
             out.append(f'#line {n + 1} "{path.relative_to(BPF_DIR)}"')
             continue
         out.append(line)
+        if line.rstrip() == "{":  # a function body: bcc's inserted lines are behind us now
+            out.append(f'#line {n + 1} "{path.relative_to(BPF_DIR)}"')
     return "\n".join(out) + "\n"
 
 
