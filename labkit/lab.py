@@ -250,11 +250,25 @@ def backend_for(lab: str | None = None, backend: str | None = None) -> Backend:
     """The backend object for lab ``lab`` on ``backend`` (see :func:`connect`)."""
     backend = backend or os.environ.get("LABKIT_BACKEND") or "embedded"
     if backend == "embedded":
-        return EmbeddedBackend(lab or os.environ.get("LABKIT_LAB") or "default")
+        return EmbeddedBackend(_lab_name(lab, "LABKIT_LAB", "default"))
     if backend == "kind":
         # a kind cluster is named in cluster/kind.yaml ("kind"); --lab picks another one
-        return KindBackend(lab or os.environ.get("LABKIT_KIND_CLUSTER") or "kind")
+        return KindBackend(_lab_name(lab, "LABKIT_KIND_CLUSTER", "kind"))
     raise LabError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _lab_name(lab: object, env: str, default: str) -> str:
+    """The lab asked for: ``lab``, else $``env``, else ``default``. An empty or non-string
+    name is an error, never the default (``--lab ''`` must not act on lab "default")."""
+    if lab is None:
+        lab = os.environ.get(env)
+        if lab == "":
+            raise LabError(f"${env} is set but empty; unset it or name a lab, e.g. {env}=student1")
+        if lab is None:
+            return default
+    if not isinstance(lab, str) or not lab:
+        raise LabError(f"lab name {lab!r} is not valid: give a name such as 'student1' (1-20 of a-z, 0-9, '-')")
+    return lab
 
 
 def connect(lab: str | None = None, backend: str | None = None) -> Lab:

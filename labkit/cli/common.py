@@ -24,7 +24,7 @@ class Parser(argparse.ArgumentParser):
 
 def lab_options() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
-    common.add_argument("--lab", default=os.environ.get("LABKIT_LAB"), help="lab name (default: default)")
+    common.add_argument("--lab", default=None, help="lab name (default: $LABKIT_LAB, else default)")
     common.add_argument(
         "--backend",
         choices=("embedded", "kind"),
