@@ -590,8 +590,7 @@ def load_manifests(paths: Iterable[str | Path]) -> Manifests:
             obj = _show(obj) if len(obj) > 60 else obj
             if kind not in SUPPORTED_KINDS:
                 raise LabError(
-                    f"{shown}: {obj}: kind {_q(kind)} is not supported by labkit "
-                    "(Namespace, Pod, Deployment, Service)"
+                    f"{shown}: {obj}: kind {_q(kind)} is not supported by labkit (Namespace, Pod, Deployment, Service)"
                 )
             bad = kubeschema.problem(doc)
             if bad:
