@@ -407,7 +407,7 @@ def load_values(
         val = _as_bool(val)
         if key in MODELLED:
             allowed = MODELLED[key]
-            if allowed is not None and val not in allowed and not (val in (None, "") and "" in allowed):
+            if allowed is not None and not any(_same(val, a) for a in allowed) and not (val is None and "" in allowed):
                 if allowed == _BOOL:
                     raise LabError(f"{say(key)}={_show(val)}: must be true or false")
                 raise LabError(

@@ -80,6 +80,19 @@ def _report(e: BaseException, show_cause: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:  # argparse's --help and usage errors exit from inside: flush here too
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # `labkit ... | head`: the reader left; say nothing and let Python not complain either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitStatus.SUCCESS
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args_in = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first "--" is a command to run (exec, capture), never options.
@@ -106,11 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.exit_code
         except KeyboardInterrupt:
             return ExitStatus.INTERRUPTED
-        except BrokenPipeError:
-            # `labkit ... | head`: the reader left; say nothing and let Python not complain either
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return ExitStatus.SUCCESS
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
