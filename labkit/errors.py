@@ -26,7 +26,8 @@ class LabError(Exception):
     """A clear, one-line error for the learner; never a traceback."""
 
     def __init__(self, message: str, *, exit_code: int = ExitStatus.USAGE) -> None:
-        super().__init__(" ".join(str(message).split()))
+        text = " ".join(str(message).split())
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
         self.exit_code = ExitStatus(exit_code)
 
 

@@ -27,6 +27,8 @@ def problem(doc: dict[str, Any]) -> str | None:
     except utils.ValidationError as e:
         where = _path(list(e.absolute_path)) or "(the object)"
         return f"{where}: {_short(e.message)}"
+    except (TypeError, KeyError, ValueError, RecursionError) as e:  # a document the validator cannot walk
+        return f"(the object): cannot be checked against the schema ({type(e).__name__})"
     except (utils.VersionNotSupportedError, utils.InvalidSchemaError) as e:
         raise LabError(
             f"the bundled Kubernetes schemas cannot be used: {e.message}; reinstall kubernetes-validate"

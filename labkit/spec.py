@@ -226,8 +226,9 @@ def _load_yaml_docs(path: Path) -> list[dict]:
     if "\0" in text:
         raise LabError(f"{shown} holds a NUL byte; give a YAML text file")
     docs: list[Any] = []
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -249,7 +250,8 @@ def _load_yaml_docs(path: Path) -> list[dict]:
         problem = " ".join(str(getattr(e, "problem", None) or e).split())[:160]
         raise LabError(f"{shown}:{where} is not valid YAML ({problem}); fix the file") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     for i, d in enumerate(docs):
         if not isinstance(d, dict):
             raise LabError(f"{shown}: document {i + 1} must be a mapping, got {type(d).__name__}")
@@ -588,14 +590,21 @@ def load_manifests(paths: Iterable[str | Path]) -> Manifests:
             name = meta.get("name") if isinstance(meta, dict) else None
             obj = f"{kind} {name!r}" if isinstance(kind, str) and isinstance(name, str) else f"document {i + 1}"
             obj = _show(obj) if len(obj) > 60 else obj
-            if kind not in SUPPORTED_KINDS:
+            if not isinstance(kind, str) or kind not in SUPPORTED_KINDS:
                 raise LabError(
                     f"{shown}: {obj}: kind {_q(kind)} is not supported by labkit (Namespace, Pod, Deployment, Service)"
+                )
+            api = doc.get("apiVersion")
+            if api != SUPPORTED_KINDS[kind]:
+                raise LabError(
+                    f"{shown}: {obj}: apiVersion: {_q(api)} is not the API version of a {kind} "
+                    f"(write apiVersion: {SUPPORTED_KINDS[kind]})"
                 )
             bad = kubeschema.problem(doc)
             if bad:
                 raise LabError(f"{shown}: {obj}: {bad}")
-            assert isinstance(meta, dict)  # the schema requires it
+            if not isinstance(meta, dict):
+                raise LabError(f"{shown}: {obj}: metadata: required, with a name (and a namespace)")
             where = f"{shown}: {kind} {name!r}"
             if not isinstance(name, str) or not _DNS_SUBDOMAIN.match(name):
                 raise LabError(f"{shown}: {kind} has a missing or invalid metadata.name {_q(name)}")

@@ -140,7 +140,7 @@ def test_binary_large_and_nul_files_are_refused(tmp_path):
         (POD.replace("labels: {app: p}", "labels: {app: 5}"), r"metadata.labels.app: 5 is not of type"),
         (POD.replace("labels: {app: p}", "labels: {app: 'a b'}"), "is not a valid label value"),
         (POD.replace("  containers:", "  bogusField: 1\n  containers:"), "spec: Additional properties"),
-        (POD.replace("apiVersion: v1", "apiVersion: v9"), "has no kind 'Pod'"),
+        (POD.replace("apiVersion: v1", "apiVersion: v9"), "apiVersion: 'v9' is not the API version of a Pod"),
         (DEPLOY.replace("replicas: 2", "replicas: 10000000"), r"spec.replicas: 10000000 is more than labkit runs"),
         (
             DEPLOY.replace("image: traefik/whoami", "image: traefik/whoami\n          args: [--port, '99999']"),

@@ -19,6 +19,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and the help says the rest)."""
 
     def error(self, message: str) -> NoReturn:
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 

@@ -239,12 +239,9 @@ class EmbeddedBackend:
 
     def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], str]:
         """(the argv that runs ``argv`` in ``target``, the node it runs on), one state read."""
-        if isinstance(argv, str):
-            raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
-        if not argv:
-            raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
+        words = targets.command_argv(argv)
         ref = self.resolve(target)
-        return self._netns(ref).exec_argv([str(a) for a in argv]), ref.node
+        return self._netns(ref).exec_argv(words), ref.node
 
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         return self._command(target, argv)[0]
