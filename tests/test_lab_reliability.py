@@ -101,6 +101,8 @@ def test_two_ups_and_up_with_down_serialise():
 
 def test_down_while_commands_run_and_down_twice():
     with running_lab("ldx", datapath="kernel") as lab:
+        m = cli("monitor", "--lab", lab.name, "--last", "1")  # no banner before the error
+        assert m.returncode == 2 and m.stderr.count("\n") == 1 and "needs the eBPF datapath" in m.stderr
         busy = subprocess.Popen(
             [sys.executable, "-m", "labkit.cli", "exec", "--lab", lab.name, "client-pod", "--"]
             + ["sh", "-c", "sleep 600 & sleep 600 & while :; do sleep 0.01 & wait; done"],
