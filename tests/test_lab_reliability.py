@@ -145,7 +145,7 @@ def test_a_failed_apply_is_undone_and_a_killed_one_too(tmp_path, monkeypatch):
     with running_lab("lap") as lab:
         before = _snapshot(lab)
 
-        def broken(names, pods):
+        def broken(names, plan, pods, timeout=10.0):
             raise LabError("injected failure after the pods' namespaces, links and map entries", exit_code=1)
 
         monkeypatch.setattr(processes, "start_workloads", broken)

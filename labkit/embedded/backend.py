@@ -134,7 +134,7 @@ class EmbeddedBackend:
                     journal.rewrites_tree(d)
                 hosts.write_all(self.names, new_plan)
                 journal.daemons()
-                processes.start_workloads(self.names, added)
+                processes.start_workloads(self.names, new_plan, added)
                 st.plan = new_plan
                 st.links.update(facts)
                 state.save(self.names, st)  # the commit point: the journal's tx is now applied

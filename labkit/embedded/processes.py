@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -69,16 +69,23 @@ def make_cgroups(names: LabNames, plan: Plan) -> None:
 
 
 def spawn_ready(
-    argv: Sequence[str], log: Path, *, cgroup: Path | None = None, env: dict | None = None
+    argv: Sequence[str] | Callable[[int], Sequence[str]],
+    log: Path,
+    *,
+    cgroup: Path | None = None,
+    env: dict | None = None,
 ) -> tuple[subprocess.Popen, int]:
-    """Start a daemon whose ``argv`` has READY_FD where it wants the fd number it writes
-    "ready" to once it serves; return it and the read end for :func:`await_ready`."""
+    """Start a process whose ``argv`` has READY_FD where it wants the fd number it writes
+    "ready" to once it serves (or a function of that fd giving the argv); return it and the
+    read end for :func:`await_ready`. Long-running daemons go through :func:`start_daemons`
+    instead, which registers them."""
     r, w = os.pipe()
     log.parent.mkdir(parents=True, exist_ok=True)
+    words = argv(w) if callable(argv) else [str(w) if a == READY_FD else a for a in argv]
     try:
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [str(w) if a == READY_FD else a for a in argv],
+                list(words),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
@@ -235,9 +242,12 @@ def workload_daemons(names: LabNames, pods: Iterable[PodPlan]) -> list[Daemon]:
     ]
 
 
-def start_workloads(names: LabNames, pods: Iterable[PodPlan]) -> list[Daemon]:
-    """Start the programs of ``pods``; return their daemons once each is listening."""
-    return start_daemons(names, workload_daemons(names, pods))
+def start_workloads(names: LabNames, plan: Plan, pods: Iterable[PodPlan], timeout: float = 10.0) -> list[Daemon]:
+    """Start the programs of ``pods`` (of ``plan``); return their daemons once each listens."""
+    specs = workload_daemons(names, pods)
+    for d in specs:
+        d.ready_timeout = timeout
+    return start_daemons(names, specs)
 
 
 # ------------------------------------------------------------------------- ending them
