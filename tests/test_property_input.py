@@ -31,6 +31,7 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+pytestmark = pytest.mark.slow  # hundreds of examples: in make test, not in make test-fast
 FUZZ_LAB = "hypnolab"  # never exists: every command below that needs a lab fails on it, or has nothing to do
 
 BASES = [d for f in (spec.CLUSTER_DIR / "manifests").glob("*.yaml") for d in yaml.safe_load_all(f.read_text())]

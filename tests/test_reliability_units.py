@@ -248,6 +248,7 @@ def test_compile_cache_dir_is_private_and_of_this_user(tmp_path):
             build.private_dir(d)
 
 
+@pytest.mark.filterwarnings("ignore::labkit.errors.LabWarning")
 def test_lock_waits_are_short_when_free(names):
     t0 = time.monotonic()
     done = []
