@@ -256,3 +256,68 @@ def test_bpffs_is_private_and_stays_mounted_while_a_lab_pins():
         bpffs.release()  # as another lab's last down would: nothing may go while this lab exists
         assert os.path.ismount(bpffs.BPFFS) and (lab.backend.names.bpffs / "kind-worker" / "cilium_lxc").exists()
         assert len(lab.maps("kind-worker").endpoints()) >= 2
+
+
+def test_capture_bounds_stop_the_command_and_keep_what_was_captured(tmp_path):
+    with running_lab("lcb", datapath="kernel") as lab:
+        target = lab.pods.set_index("name").loc["curl-pod", "ip"]
+        t0 = time.monotonic()
+        r = cli(
+            "capture",
+            "--lab",
+            lab.name,
+            "-p",
+            "client-pod:eth0",
+            "--count",
+            "5",
+            "--",
+            "ping",
+            "-c",
+            "100",
+            "-i",
+            "0.1",
+            target,
+        )
+        assert r.returncode == 0 and time.monotonic() - t0 < 8, r.stderr
+        assert "== client-pod:eth0: 5 packets" in r.stdout and "capture ended at --count 5 packets" in r.stderr
+        t0 = time.monotonic()
+        r = cli(
+            "capture",
+            "--lab",
+            lab.name,
+            "-p",
+            "client-pod:eth0",
+            "--seconds",
+            "1.5",
+            "-w",
+            str(tmp_path),
+            "--",
+            "ping",
+            "-c",
+            "100",
+            "-i",
+            "0.2",
+            target,
+        )
+        assert r.returncode == 0 and time.monotonic() - t0 < 8, r.stderr
+        n = int(r.stdout.split("== client-pod:eth0: ")[1].split()[0])
+        assert n >= 8 and "capture ended at --seconds 1.5" in r.stderr  # echo requests and replies kept
+        assert (tmp_path / "client-pod_eth0.pcapng").stat().st_size > 0
+        r = cli(
+            "capture",
+            "--lab",
+            lab.name,
+            "-p",
+            "client-pod:eth0",
+            "--max-bytes",
+            "1000",
+            "--",
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            target,
+        )
+        assert r.returncode == 0 and "stopped at --max-bytes 1000" in r.stderr
+        assert "== client-pod:eth0: 2 packets" in r.stdout  # 2 x (98 + 256) <= 1000 < 3 x 354
