@@ -6,7 +6,7 @@ VENV := .venv/bin
 LAB ?= default
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast lint down bench clean
+.PHONY: setup lab test test-fast lint down bench soak clean
 
 setup:
 	@scripts/setup-host
@@ -34,6 +34,11 @@ test-fast:
 
 down:
 	$(VENV)/labkit down --all
+
+# The long run of the property-based and chaos tests (root; about ten minutes): many more
+# generated bad inputs and kill rounds than `make test` runs.
+soak: setup
+	LABKIT_SOAK=1 $(VENV)/python -m pytest -q -p no:cacheprovider tests/test_property_input.py tests/test_chaos.py
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done

@@ -17,6 +17,7 @@ returns what it caused.
 
 from __future__ import annotations
 
+import math
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,29 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from .doctor import Check
+from .errors import LabError
+
+MAX_SECONDS = 86400.0  # a day: the longest time window or capture a lab command takes
+
+
+def check_seconds(name: str, value: object, *, positive: bool = False) -> float | None:
+    """A time bound as a float, or a one-line error: not a number, not finite, negative
+    (or zero when ``positive``), longer than a day. Shared by every backend and the CLI."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LabError(f"{name} must be a number of seconds, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (positive and v == 0) or v > MAX_SECONDS:
+        least = "> 0" if positive else ">= 0"
+        raise LabError(f"{name} must be a number of seconds {least} and at most {MAX_SECONDS:.0f}, got {value!r}")
+    return v
+
+
+def check_window(*, seconds: object = None, duration: object = None) -> None:
+    """``seconds`` (look back) and ``duration`` (listen) of a time window, checked."""
+    check_seconds("seconds", seconds)
+    check_seconds("duration", duration)
 
 
 @dataclass(frozen=True)
@@ -141,6 +165,11 @@ class Backend(Protocol):
 
     def doctor(self) -> list[Check]:
         """Is this machine ready for the backend? One check per requirement."""
+        ...
+
+    def problems(self) -> list[str]:
+        """What is wrong with the running lab (a daemon or pod that stopped), one line each
+        saying what to do; [] when all runs (or the lab does not exist)."""
         ...
 
     # tables

@@ -10,6 +10,7 @@ caused it (``raise ... from None``); ``labkit --traceback`` (or ``LABKIT_DEBUG=1
 from __future__ import annotations
 
 import enum
+import warnings
 
 
 class ExitStatus(enum.IntEnum):
@@ -25,5 +26,17 @@ class LabError(Exception):
     """A clear, one-line error for the learner; never a traceback."""
 
     def __init__(self, message: str, *, exit_code: int = ExitStatus.USAGE) -> None:
-        super().__init__(" ".join(str(message).split()))
+        text = " ".join(str(message).split())
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
         self.exit_code = ExitStatus(exit_code)
+
+
+class LabWarning(UserWarning):
+    """A one-line notice that something was not what the user asked for but labkit went on
+    (a helm key real helm would ignore, a cache entry rebuilt, a lab busy): the CLI prints
+    it as ``labkit: warning: ...`` on stderr; in Python it is an ordinary warning."""
+
+
+def notice(message: str) -> None:
+    """Warn with a :class:`LabWarning` (one line)."""
+    warnings.warn(LabWarning(" ".join(str(message).split())), stacklevel=2)

@@ -20,13 +20,14 @@ from typing import Any
 import pandas as pd
 
 from . import paths
-from .backend import Backend, MapsReader, NodeRef, PodRef, Settings, TargetRef
+from .backend import Backend, MapsReader, NodeRef, PodRef, Settings, TargetRef, check_seconds, check_window
 from .capture import Capture
 from .embedded.backend import EmbeddedBackend
 from .errors import ExitStatus, LabError
 from .live.backend import KindBackend
 from .spec import CLUSTER_DIR
 from .tables import ROUTES
+from .targets import command_argv
 
 BACKENDS = ("embedded", "kind")
 
@@ -50,8 +51,8 @@ class Target:
         self, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` (a list, never a shell string) here; stdout/stderr are captured as text."""
-        if isinstance(argv, str):
-            raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
+        argv = command_argv(argv)
+        check_seconds("timeout", timeout, positive=True)
         r = self.lab.backend.run(self._where, argv, timeout=timeout, input=input)
         if check and r.returncode != 0:
             raise LabError(
@@ -208,6 +209,7 @@ class Lab:
         --related-to`: those of the last ``seconds`` (embedded only: a live monitor cannot
         look back), of ``during`` (a callable: run it, return what it caused) or of the next
         ``duration`` seconds."""
+        check_window(seconds=seconds, duration=duration)
         return self.backend.monitor(
             node, from_=from_, to=to, related_to=related_to, seconds=seconds, duration=duration, during=during
         )
@@ -222,6 +224,7 @@ class Lab:
     ) -> pd.DataFrame:
         """Hubble flows (labkit.tables.FLOWS): of the last ``seconds``, of ``during`` or of
         the next ``duration`` seconds."""
+        check_window(seconds=seconds, duration=duration)
         return self.backend.flows(node, seconds=seconds, duration=duration, during=during)
 
     # targets
@@ -250,11 +253,25 @@ def backend_for(lab: str | None = None, backend: str | None = None) -> Backend:
     """The backend object for lab ``lab`` on ``backend`` (see :func:`connect`)."""
     backend = backend or os.environ.get("LABKIT_BACKEND") or "embedded"
     if backend == "embedded":
-        return EmbeddedBackend(lab or os.environ.get("LABKIT_LAB") or "default")
+        return EmbeddedBackend(_lab_name(lab, "LABKIT_LAB", "default"))
     if backend == "kind":
         # a kind cluster is named in cluster/kind.yaml ("kind"); --lab picks another one
-        return KindBackend(lab or os.environ.get("LABKIT_KIND_CLUSTER") or "kind")
+        return KindBackend(_lab_name(lab, "LABKIT_KIND_CLUSTER", "kind"))
     raise LabError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _lab_name(lab: object, env: str, default: str) -> str:
+    """The lab asked for: ``lab``, else $``env``, else ``default``. An empty or non-string
+    name is an error, never the default (``--lab ''`` must not act on lab "default")."""
+    if lab is None:
+        lab = os.environ.get(env)
+        if lab == "":
+            raise LabError(f"${env} is set but empty; unset it or name a lab, e.g. {env}=student1")
+        if lab is None:
+            return default
+    if not isinstance(lab, str) or not lab:
+        raise LabError(f"lab name {lab!r} is not valid: give a name such as 'student1' (1-20 of a-z, 0-9, '-')")
+    return lab
 
 
 def connect(lab: str | None = None, backend: str | None = None) -> Lab:

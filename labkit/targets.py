@@ -34,6 +34,18 @@ def resolve(target: str, nodes: Sequence[str], pods: Iterable[PodRef], lab: str)
     raise LabError(f"unknown node or pod {target!r} in lab {lab!r}; known: {', '.join(known) or 'none'}")
 
 
+def command_argv(argv: object) -> list[str]:
+    """A command as a list of words (never a shell string), each free of NUL bytes."""
+    if isinstance(argv, str | bytes) or not isinstance(argv, Sequence):
+        raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
+    words = [str(a) for a in argv]
+    if not words:
+        raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
+    if any("\0" in w for w in words):
+        raise LabError("a word of the command holds a NUL byte; commands cannot carry one")
+    return words
+
+
 def split_point(pattern: str) -> tuple[str, str]:
     """``"kind-worker:lxc*"`` -> ``("kind-worker", "lxc*")``."""
     target, sep, ifglob = str(pattern).partition(":")

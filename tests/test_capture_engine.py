@@ -17,6 +17,7 @@ import pytest
 
 from labkit.backend import CapturePoint
 from labkit.capture import Capture, read_packets
+from labkit.capture.bounds import RECORD_BYTES
 from labkit.errors import LabError
 from labkit.netns import call_in as call_in_netns
 from labkit.tables import PACKETS
@@ -181,12 +182,13 @@ def test_seconds_bound(pair):
 
 def test_bytes_bound(pair):
     a, b, points = pair
-    with Capture(points, max_bytes=200) as cap:
+    limit = 3 * (98 + RECORD_BYTES) + 10  # room for three ICMP echo frames, not four
+    with Capture(points, max_bytes=limit) as cap:
         ping(a, count=3)
         assert cap.wait(5)
     df = cap.packets
-    assert 0 < df.length.sum() <= 200
-    assert len(df) < 12
+    assert len(df) == 3 and cap.stopped_by == "max_bytes"
+    assert df.length.sum() + len(df) * RECORD_BYTES <= limit
 
 
 def test_snaplen(pair):
@@ -214,8 +216,23 @@ def test_bad_points_leave_nothing_open(pair):
     assert threading.active_count() == threads
     with pytest.raises(LabError, match="repeat"):
         Capture([points[0], points[0]])
-    with pytest.raises(LabError, match="count must be positive"):
-        Capture(points, count=0)
+    for bad, message in (
+        ({"count": 0}, "count must be between 1"),
+        ({"count": "5"}, "count must be a whole number"),
+        ({"count": True}, "count must be a whole number"),
+        ({"seconds": float("nan")}, "seconds must be a number of seconds > 0"),
+        ({"seconds": float("inf")}, "seconds must be"),
+        ({"seconds": -1}, "seconds must be"),
+        ({"seconds": 1e300}, "at most 86400"),
+        ({"seconds": "1"}, "seconds must be a number"),
+        ({"max_bytes": -5}, "max_bytes must be between"),
+        ({"max_bytes": 2.5}, "max_bytes must be a whole number"),
+        ({"snaplen": 10**9}, "snaplen must be between"),
+    ):
+        with pytest.raises(LabError, match=message) as e:
+            Capture(points, **bad)
+        assert "\n" not in str(e.value)
+    assert len(os.listdir("/proc/self/fd")) == fds
 
 
 def test_interface_deleted_while_capturing(pair):

@@ -86,11 +86,14 @@ def test_names_resolve_in_pods(lab):
 
 
 def test_workloads_run_in_their_pod_and_node_cgroup(lab):
-    from labkit.embedded import state
+    from labkit.embedded import processes, state
 
     st = state.load(lab.backend.names)
-    for key, pid in st.pids.items():
-        pod = next(p for p in st.plan.pods if p.key == key)
+    workloads = {d.name: d.pid for d in processes.daemons(lab.backend.names) if d.name.startswith("pod.")}
+    pods = [p for p in st.plan.pods if p.app == "whoami"]
+    assert sorted(workloads) == sorted(processes.pod_daemon_name(p) for p in pods)
+    for pod in pods:
+        pid = workloads[processes.pod_daemon_name(pod)]
         cg = open(f"/proc/{pid}/cgroup").read()
         assert f"/labkit/{lab.name}/{pod.node}" in cg
         ns_ino = __import__("os").stat(f"/proc/{pid}/ns/net").st_ino

@@ -120,7 +120,10 @@ spec:
             POD.format(name="x", image="nicolaka/netshoot") + "---\n" + POD.format(name="x", image="nicolaka/netshoot"),
             "defined twice",
         ),
-        ("kind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}]}\n", "ClusterIP only"),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}]}\n",
+            "ClusterIP only",
+        ),
     ],
 )
 def test_bad_manifests_are_one_clear_error(tmp_path, text, message):

@@ -21,12 +21,15 @@ import pandas as pd
 
 from ..backend import CapturePoint
 from ..errors import LabError
+from . import bounds
+from .bounds import DEFAULT_SNAPLEN
 from .frames import Frames
 from .lines import format_lines
 from .pcap import write_pcap
 from .pcapng import write_pcapng
 from .remote import RemoteTap
 from .sockets import drops, open_packet_socket, receive
+from .store import FrameStore
 from .table import packets_table
 
 _BATCH = 512  # packets drained from one socket before looking at the others
@@ -36,9 +39,11 @@ class Capture:
     """Capture on ``points`` until stopped or a bound is reached (packets, bytes, seconds).
 
     Use it as a context manager (armed on entry, stopped on exit) or call
-    :meth:`start`/:meth:`stop`. Bounds count all points together; ``max_bytes`` bounds the
-    bytes kept (frames up to ``snaplen``). Results: :attr:`packets` (the PACKETS table),
-    :meth:`save` (pcap files), :meth:`lines` (tcpdump-like text).
+    :meth:`start`/:meth:`stop`. Bounds count all points together and are those of
+    :mod:`labkit.capture.bounds` (the CLI's too): ``max_bytes`` (default 32 MiB) bounds what
+    is kept, frames up to ``snaplen``; large captures are kept on disk (store.py).
+    Results: :attr:`packets` (the PACKETS table), :meth:`save` (pcap files), :meth:`lines`
+    (tcpdump-like text); :attr:`stopped_by` says which bound ended it.
     """
 
     def __init__(
@@ -48,7 +53,7 @@ class Capture:
         count: int | None = None,
         seconds: float | None = None,
         max_bytes: int | None = None,
-        snaplen: int = 262144,
+        snaplen: int = DEFAULT_SNAPLEN,
     ) -> None:
         self.points = list(points)
         if not self.points:
@@ -59,14 +64,11 @@ class Capture:
                 f"capture points repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}; "
                 "name each interface once"
             )
-        for name, value in (("count", count), ("seconds", seconds), ("max_bytes", max_bytes), ("snaplen", snaplen)):
-            if value is not None and value <= 0:
-                raise LabError(f"capture {name} must be positive, got {value}")
-        self.count, self.seconds, self.max_bytes, self.snaplen = count, seconds, max_bytes, int(snaplen)
+        b = bounds.check(count, seconds, max_bytes, snaplen)
+        self.count, self.seconds, self.max_bytes, self.snaplen = b.count, b.seconds, b.max_bytes, b.snaplen
         self._lock = threading.Lock()
-        self._data: list[bytes] = []
-        self._meta: list[tuple[int, int, int, int]] = []  # (time_ns, origlen, point, direction)
-        self._bytes = 0
+        self._store = FrameStore(names, self.snaplen)
+        self._cost = 0  # bytes counted against max_bytes
         self._drops = [0] * len(self.points)
         self._socks: list[socket.socket] = []
         self._sock_point: list[int] = []  # point index of each socket
@@ -74,9 +76,10 @@ class Capture:
         self._wake: tuple[int, int] | None = None
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
-        self._table: tuple[int, pd.DataFrame] | None = None
+        self._table: tuple[int, Frames, pd.DataFrame] | None = None
         self.errors: list[str] = []
         self.started_at: float | None = None
+        self.stopped_by: str | None = None  # "count", "seconds", "max_bytes", "error" or None (stop())
 
     # lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Capture:
@@ -116,6 +119,7 @@ class Capture:
                 pass
             self._thread.join()
         self._close()
+        self._store.close()
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -150,6 +154,7 @@ class Capture:
             self._loop()
         except Exception as e:  # never lose the thread silently: say it in .errors
             self.errors.append(f"capture stopped: {e}")
+            self.stopped_by = "error"
         finally:
             self._done.set()
 
@@ -166,6 +171,7 @@ class Capture:
             wait_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000) + 1)
             events = poller.poll(wait_ms)
             if deadline is not None and time.monotonic() >= deadline:
+                self.stopped_by = self.stopped_by or "seconds"
                 return
             for fd, _ev in events:
                 if fd == self._wake[0]:
@@ -197,22 +203,23 @@ class Capture:
         """Keep one captured frame; False once a bound (count, bytes) is reached. Called by
         the socket loop and by remote taps' threads, hence the lock."""
         with self._lock:
-            if self._done.is_set() or (self.count is not None and len(self._data) >= self.count):
+            if self._done.is_set() or self.stopped_by is not None:
                 return False  # a bound was reached (maybe by another tap's thread)
-            if self.max_bytes is not None and self._bytes + len(frame) > self.max_bytes:
-                self._bound()
+            cost = len(frame) + bounds.RECORD_BYTES
+            if self._cost + cost > self.max_bytes:
+                self._bound("max_bytes")
                 return False
-            self._data.append(frame)
-            self._meta.append((ts, origlen, i, direction))
-            self._bytes += len(frame)
-            n = len(self._data)
+            self._store.add(frame, origlen, ts, i, direction)
+            self._cost += cost
+            n = len(self._store)
         if self.count is not None and n >= self.count:
-            self._bound()
+            self._bound("count")
             return False
         return True
 
-    def _bound(self) -> None:
+    def _bound(self, which: str) -> None:
         """A bound was reached: wake the loop so the capture stops."""
+        self.stopped_by = self.stopped_by or which
         if self._wake is not None:
             try:
                 os.write(self._wake[1], b"b")
@@ -223,25 +230,34 @@ class Capture:
     @property
     def frames(self) -> Frames:
         """What was captured so far, in time order, packed for the decoder."""
-        with self._lock:
-            data, meta = list(self._data), list(self._meta)
-        cols = list(zip(*meta)) if meta else [(), (), (), ()]
-        frames = Frames.pack(data, cols[0], cols[1], cols[2], cols[3], [p.point for p in self.points])
-        return frames.sorted()
+        return self._decoded()[0]
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes counted against ``max_bytes`` so far (frames plus their records)."""
+        return self._cost
 
     @property
     def packets(self) -> pd.DataFrame:
         """The PACKETS table of what was captured so far (one row per packet per point)."""
+        return self._decoded()[1].copy()
+
+    def _decoded(self) -> tuple[Frames, pd.DataFrame]:
+        """Frames in time order and their table, decoded once per number of packets."""
         with self._lock:
-            n = len(self._data)
-        if self._table is None or self._table[0] != n:
-            self._table = (n, packets_table(self.frames, {p.point: p for p in self.points}))
-        return self._table[1].copy()
+            n = len(self._store)
+            if self._table is None or self._table[0] != n:
+                frames = self._store.frames().sorted()
+                self._table = (n, frames, packets_table(frames, {p.point: p for p in self.points}))
+            return self._table[1], self._table[2]
+
+    def __len__(self) -> int:
+        return len(self._store)
 
     def lines(self, point: str | None = None) -> list[str]:
         """tcpdump-like lines. For one ``point``: exactly ``tcpdump -nS -r <saved file>``'s;
         for all points: ``time point In|Out summary``, like ``tcpdump -i any``."""
-        frames, table = self.frames, self.packets
+        frames, table = self._decoded()
         if point is None:
             return format_lines(frames.time_ns, table["summary"], table["point"], table["direction"])
         if point not in {p.point for p in self.points}:

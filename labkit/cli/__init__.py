@@ -12,11 +12,12 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from .. import verbose
-from ..errors import ExitStatus, LabError
+from ..errors import ExitStatus, LabError, LabWarning
 from . import cilium, docs, lab, monitor, run
 from .common import Args, Parser, lab_options, node_options, output_options
 
@@ -79,6 +80,19 @@ def _report(e: BaseException, show_cause: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:  # argparse's --help and usage errors exit from inside: flush here too
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # `labkit ... | head`: the reader left; say nothing and let Python not complain either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitStatus.SUCCESS
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args_in = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first "--" is a command to run (exec, capture), never options.
@@ -93,18 +107,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command = command
     if args.verbose:
         verbose()
-    try:
-        return int(args.fn(args) or 0)
-    except LabError as e:
-        _report(e, args.traceback)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return ExitStatus.INTERRUPTED
-    except BrokenPipeError:
-        # `labkit ... | head`: the reader left; say nothing and let Python not complain either
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return ExitStatus.SUCCESS
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LabWarning)
+        warnings.showwarning = _show_warning
+        try:
+            code = int(args.fn(args) or 0)
+            sys.stdout.flush()
+            return code
+        except LabError as e:
+            _report(e, args.traceback)
+            return e.exit_code
+        except KeyboardInterrupt:
+            return ExitStatus.INTERRUPTED
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """labkit's own warnings as one line (``labkit: warning: ...``); others as Python shows them."""
+    if issubclass(category, LabWarning):
+        print(f"labkit: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 __all__ = ["build_parser", "main"]

@@ -19,12 +19,13 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and the help says the rest)."""
 
     def error(self, message: str) -> NoReturn:
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def lab_options() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
-    common.add_argument("--lab", default=os.environ.get("LABKIT_LAB"), help="lab name (default: default)")
+    common.add_argument("--lab", default=None, help="lab name (default: $LABKIT_LAB, else default)")
     common.add_argument(
         "--backend",
         choices=("embedded", "kind"),

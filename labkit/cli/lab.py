@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..doctor import format_checks
 from ..errors import ExitStatus, LabError
-from ..lab import backend_for
+from ..lab import Lab, backend_for
 from ..spec import parse_set
 from .common import AddCommand, Args, lab_flag, lab_of, print_table
 
@@ -15,7 +16,7 @@ from .common import AddCommand, Args, lab_flag, lab_of, print_table
 def cmd_up(args: Args) -> int:
     lab = lab_of(args)
     print(lab.up(datapath=args.datapath, options=parse_set(args.set or [])))
-    if not args.no_hint and not lab.backend.capabilities.up_applies_manifests:
+    if not args.no_hint and not lab.backend.capabilities.up_applies_manifests and lab.pods.empty:
         print(f"next: labkit apply cluster/manifests{lab_flag(args)}")
     return ExitStatus.SUCCESS
 
@@ -53,7 +54,7 @@ def cmd_status(args: Args) -> int:
             "services": json.loads(services.to_json(orient="records")),
         }
         print(json.dumps(doc, indent=2))
-        return ExitStatus.SUCCESS
+        return _say_problems(lab)
     print(f"lab {lab.name} ({lab.backend.name}): {len(nodes)} nodes, {len(pods)} pods, {len(services)} services\n")
     print_table(nodes)
     print()
@@ -61,7 +62,16 @@ def cmd_status(args: Args) -> int:
     if len(services):
         print()
         print_table(services, ["namespace", "name", "type", "cluster_ip", "port", "protocol", "backends"])
-    return ExitStatus.SUCCESS
+    return _say_problems(lab)
+
+
+def _say_problems(lab: Lab) -> int:
+    """A daemon or pod that stopped: one warning line each (what to do), exit 1."""
+    problems = lab.backend.problems()
+    sys.stdout.flush()
+    for line in problems:
+        print(f"labkit: warning: {line}", file=sys.stderr)
+    return ExitStatus.FAILURE if problems else ExitStatus.SUCCESS
 
 
 def cmd_doctor(args: Args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,16 +15,16 @@ import pandas as pd
 from .. import netns as nets
 from .. import plan as planning
 from .. import spec, tables, targets
-from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, TargetRef
+from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, TargetRef, check_window
 from ..doctor import Check
-from ..errors import ExitStatus, LabError
+from ..errors import ExitStatus, LabError, notice
 from ..netns import NetNS
 from ..plan import EXTERNAL_IP, Plan
 from . import datapath as dpath
-from . import doctor, exthost, hosts, processes, state, teardown, topology
+from . import doctor, exthost, hosts, processes, state, teardown, topology, undo
 from .ebpf.maps import NodeMapReader
 from .ebpf.view import DatapathView
-from .names import LabNames, existing_labs
+from .names import ETC_NETNS, LabNames, existing_labs
 
 
 class EmbeddedBackend:
@@ -53,15 +54,21 @@ class EmbeddedBackend:
         return all(NetNS(n).exists() for n in wanted)
 
     def up(self, settings: Settings | None = None) -> str:
-        """Build the nodes. Already up: nothing to do. Half built (a crash): clean, rebuild."""
+        """Build the nodes. Already up: start again any daemon that died. Half built (a
+        crash): clean, rebuild."""
         settings = settings or Settings()
+        if not isinstance(settings, Settings):
+            raise LabError("settings must be a labkit.backend.Settings(datapath, options)")
         _need_root()
         datapath = dpath.get(settings.datapath or dpath.DEFAULT)
-        options = dict(settings.options)
+        options = spec.check_options(settings.options)
         cluster = spec.load_cluster(self.cluster_dir / "kind.yaml")
-        values = spec.load_values(self.cluster_dir / "cilium-values.yaml", options)  # validate before touching anything
-        with state.locked(self.names):
+        values = self._load_values(options)  # validate before touching anything
+        with self._locked("up") as lock:
             if self.is_up():
+                restarted = [processes.restart(self.names, d).what for d in processes.dead_daemons(self.names)]
+                if restarted:
+                    return f"lab {self.lab!r} was up; started again what had stopped: {', '.join(restarted)}"
                 return f"lab {self.lab!r} is already up"
             if teardown.leftovers(self.names):
                 teardown.down(self.names)
@@ -76,6 +83,7 @@ class EmbeddedBackend:
                 datapath.attach_nodes(self.names, plan, values)
             except BaseException:
                 teardown.down(self.names)
+                lock.discard()
                 raise
             st.status = "up"
             state.save(self.names, st)
@@ -87,41 +95,80 @@ class EmbeddedBackend:
 
     def down(self) -> str:
         _need_root()
-        with state.locked(self.names):
+        with state.locked(self.names, "down") as lock:
             existed = bool(teardown.leftovers(self.names))
             teardown.down(self.names)
-        return f"lab {self.lab!r} removed" if existed else f"lab {self.lab!r} was not up"
+            lock.discard()
+        return f"lab {self.lab!r} removed" if existed else f"lab {self.lab!r} does not exist; nothing to remove"
 
     def apply(self, paths: Sequence[str]) -> list[str]:
-        """Add the objects of ``paths`` (files or folders of manifests) to the running lab."""
+        """Add the objects of ``paths`` (files or folders of manifests) to the running lab.
+
+        Transactional: every step first writes its undo into the lab's journal (undo.py);
+        a failure undoes them all, so the lab is as it was before, and a killed apply is
+        undone by the next command on the lab."""
+        if isinstance(paths, str | Path):
+            paths = [paths]
         manifests = spec.load_manifests(paths)  # bad input fails here, nothing changed
         _need_root()
-        with state.locked(self.names):
+        with self._locked("apply"):
             st = self._state()
             new_plan, notes = planning.extend(st.plan, manifests)
             old = {p.key for p in st.plan.pods}
             added = [p for p in new_plan.pods if p.key not in old]
+            datapath = dpath.get(st.datapath)
+            st.applied += 1
+            journal = undo.begin(self.names, st.applied)
             try:
+                for p in added:
+                    ns = self.names.pod(p.namespace, p.name)
+                    journal.add("netns", name=ns)
+                    journal.created(self.names.etc_netns(ns))
                 facts = topology.build_pods(self.names, new_plan, added)
-                dpath.get(st.datapath).add_pods(self.names, new_plan, self._values(st), added, facts)
+                for n in new_plan.nodes:
+                    pin_dir = self.names.bpffs / n.name
+                    journal.maps([pin_dir / m for m in datapath.state_maps])
+                    journal.new_entries(pin_dir)
+                datapath.add_pods(self.names, new_plan, self._values(st), added, facts)
+                for d in self._lab_etc_dirs():
+                    journal.rewrites_tree(d)
+                hosts.write_all(self.names, new_plan)
+                journal.daemons()
+                processes.start_workloads(self.names, new_plan, added)
                 st.plan = new_plan
                 st.links.update(facts)
-                hosts.write_all(self.names, new_plan)
-                st.pids.update(processes.start_workloads(self.names, new_plan, added))
+                state.save(self.names, st)  # the commit point: the journal's tx is now applied
             except BaseException:
-                # Leave the lab as it was before this apply: remove the half-made pods.
-                half = [self.names.pod(p.namespace, p.name) for p in added]
-                processes.kill_lab_processes(self.names, half)
-                nets.delete(NetNS(n) for n in half)
+                journal.rollback()
                 raise
-            state.save(self.names, st)
+            journal.commit()
         return notes
+
+    def problems(self) -> list[str]:
+        """Daemons of the lab that died, each with what to do ([] when all run)."""
+        if state.load(self.names) is None:
+            return []
+        return [
+            f"{d.what} is not running (PID {d.pid} ended); run labkit up{_lab_flag(self.lab)} to start it again"
+            for d in processes.dead_daemons(self.names)
+        ]
 
     def existing_labs(self) -> list[str]:
         return existing_labs()
 
     def doctor(self) -> list[Check]:
-        return doctor.checks()
+        checks = doctor.checks()
+        if state.load(self.names) is not None:
+            problems = self.problems()
+            checks.append(
+                Check(
+                    f"lab {self.lab} daemons",
+                    not problems,
+                    "; ".join(problems) or f"{len(processes.daemons(self.names))} running",
+                    f"labkit up{_lab_flag(self.lab)}",
+                )
+            )
+        return checks
 
     # ------------------------------------------------------------------ tables
     def plan(self) -> Plan:
@@ -192,12 +239,9 @@ class EmbeddedBackend:
 
     def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], str]:
         """(the argv that runs ``argv`` in ``target``, the node it runs on), one state read."""
-        if isinstance(argv, str):
-            raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
-        if not argv:
-            raise LabError("no command given; e.g. labkit exec client-pod -- curl -s http://webpod")
+        words = targets.command_argv(argv)
         ref = self.resolve(target)
-        return self._netns(ref).exec_argv([str(a) for a in argv]), ref.node
+        return self._netns(ref).exec_argv(words), ref.node
 
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         return self._command(target, argv)[0]
@@ -277,6 +321,12 @@ class EmbeddedBackend:
         st = self._state()
         return dpath.get(st.datapath).view(self.names, st.plan)
 
+    def _watched_view(self) -> DatapathView:
+        """The view, after saying so if the agent that records events has stopped."""
+        view = self.view()
+        self._warn_if_agent_stopped()
+        return view
+
     def maps(self, node: str) -> NodeMapReader:
         return self.view().maps(node)
 
@@ -291,7 +341,9 @@ class EmbeddedBackend:
         duration: float | None = None,
         during: Callable[[], object] | None = None,
     ) -> pd.DataFrame:
-        return self.view().monitor(
+        check_window(seconds=seconds, duration=duration)
+        view = self._watched_view()
+        return view.monitor(
             node, from_=from_, to=to, related_to=related_to, seconds=seconds, duration=duration, during=during
         )
 
@@ -306,7 +358,9 @@ class EmbeddedBackend:
         seconds: float | None = None,
         duration: float | None = None,
     ) -> Iterator[str]:
-        return self.view().monitor_lines(
+        check_window(seconds=seconds, duration=duration)
+        view = self._watched_view()
+        return view.monitor_lines(
             node, from_=from_, to=to, related_to=related_to, json=json, seconds=seconds, duration=duration
         )
 
@@ -318,7 +372,8 @@ class EmbeddedBackend:
         duration: float | None = None,
         during: Callable[[], object] | None = None,
     ) -> pd.DataFrame:
-        return self.view().flows(node, seconds=seconds, duration=duration, during=during)
+        check_window(seconds=seconds, duration=duration)
+        return self._watched_view().flows(node, seconds=seconds, duration=duration, during=during)
 
     def observe_lines(
         self,
@@ -330,19 +385,50 @@ class EmbeddedBackend:
         duration: float | None = None,
         output: str = "compact",
     ) -> Iterator[str]:
-        return self.view().observe_lines(
+        check_window(seconds=seconds, duration=duration)
+        if last is not None and (not isinstance(last, int) or isinstance(last, bool) or last < 0):
+            raise LabError(f"last must be a whole number of flows >= 0, got {last!r}")
+        return self._watched_view().observe_lines(
             node, last=last, seconds=seconds, follow=follow, duration=duration, output=output
         )
 
     # ------------------------------------------------------------------ internals
+    def _load_values(self, options: dict[str, Any]) -> spec.DatapathSpec:
+        return spec.load_values(self.cluster_dir / "cilium-values.yaml", options)
+
     def _values(self, st: state.LabState) -> spec.DatapathSpec:
-        return spec.load_values(self.cluster_dir / "cilium-values.yaml", st.options)
+        return self._load_values(st.options)
+
+    @contextlib.contextmanager
+    def _locked(self, what: str) -> Iterator[state.Lock]:
+        """The lab's lock, with whatever an interrupted apply left undone first."""
+        with state.locked(self.names, what) as lock:
+            st = state.load(self.names)
+            undo.recover(self.names, st.applied if st is not None and st.status == "up" else None)
+            yield lock
+
+    def _lab_etc_dirs(self) -> list[Path]:
+        if not ETC_NETNS.is_dir():
+            return []
+        return sorted(d for d in ETC_NETNS.iterdir() if self.names.owns_netns(d.name))
+
+    def _warn_if_agent_stopped(self) -> None:
+        for d in processes.dead_daemons(self.names):
+            if d.name == "agent":
+                notice(
+                    f"the event agent of lab {self.lab!r} is not running: nothing new is recorded; "
+                    f"run labkit up{_lab_flag(self.lab)} to start it again"
+                )
 
     def _state(self) -> state.LabState:
         st = state.load(self.names)
         if st is None or st.status != "up":
             raise LabError(f"lab {self.lab!r} is not up; run: labkit up --lab {self.lab}")
         return st
+
+
+def _lab_flag(lab: str) -> str:
+    return "" if lab == "default" else f" --lab {lab}"
 
 
 def _need_root() -> None:

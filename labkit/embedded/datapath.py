@@ -24,6 +24,9 @@ from .names import LabNames
 
 class Datapath(Protocol):
     name: str
+    # pinned maps (per node) holding what the agent writes from Kubernetes state; a failed
+    # apply restores them (undo.py). Traffic state (CT, NAT, events, metrics) is not listed.
+    state_maps: tuple[str, ...]
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         """After the nodes exist: load and attach per-node programs and maps."""
@@ -40,6 +43,13 @@ class Datapath(Protocol):
 
 class EbpfDatapath:
     name = "ebpf"
+    state_maps: tuple[str, ...] = (
+        "cilium_lxc",
+        "cilium_ipcache",
+        "cilium_lb4_services_v2",
+        "cilium_lb4_backends_v3",
+        "cilium_lb4_reverse_nat",
+    )
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         node.attach_nodes(names, plan, values)
@@ -55,6 +65,7 @@ class EbpfDatapath:
 
 class KernelDatapath:
     name = "kernel"
+    state_maps: tuple[str, ...] = ()
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         return None

@@ -10,10 +10,7 @@ have it.
 
 from __future__ import annotations
 
-import time
-
 from .. import netns
-from ..errors import ExitStatus, LabError
 from ..netns import NetNS
 from ..plan import EXTERNAL_IP, EXTERNAL_PORT, KIND_NETWORK
 from . import processes
@@ -21,6 +18,7 @@ from .names import LabNames
 from .topology import BRIDGE, QUIET_SYSCTLS
 
 BRIDGE_PORT = "vethext"
+EXT_CGROUP = "labkit-ext"  # the server's cgroup under the lab's (not a node name)
 
 
 def netns_name(names: LabNames) -> str:
@@ -39,7 +37,13 @@ def create(names: LabNames) -> None:
         ]
     )
     ns.ip_batch(["link set lo up", f"addr add {EXTERNAL_IP}/{KIND_NETWORK.prefixlen} dev eth0", "link set eth0 up"])
-    log = names.state_dir / "logs" / "ext.log"
-    _, r = processes.spawn_ready(processes.whoami_argv(ns.name, "external", EXTERNAL_IP, EXTERNAL_PORT), log)
-    if not processes.await_ready(r, time.monotonic() + 10):
-        raise LabError(f"the external host's server did not start; see {log}", exit_code=ExitStatus.FAILURE)
+    cg = names.cgroup / EXT_CGROUP
+    cg.mkdir(parents=True, exist_ok=True)
+    server = processes.Daemon(
+        "external",
+        "the external host's server",
+        processes.whoami_argv(ns.name, "external", EXTERNAL_IP, EXTERNAL_PORT),
+        str(names.state_dir / "logs" / "ext.log"),
+        cgroup=str(cg),
+    )
+    processes.start_daemons(names, [server])

@@ -19,6 +19,9 @@ ETC_NETNS = Path("/etc/netns")
 STATE_ROOT = Path("/run/labkit")
 CGROUP_ROOT = Path("/sys/fs/cgroup/unified/labkit")
 BPFFS_ROOT = Path("/sys/fs/bpf/labkit")
+# Per-lab lock files live outside the lab's state directory, which `down` removes (and a
+# half-built lab's `up` clears) while holding the lock.
+LOCK_ROOT = Path("/run/lock/labkit")
 
 
 def check_lab(lab: str) -> str:
@@ -52,6 +55,20 @@ class LabNames:
     @property
     def state_dir(self) -> Path:
         return STATE_ROOT / self.lab
+
+    @property
+    def lock(self) -> Path:
+        return LOCK_ROOT / f"{self.lab}.lock"
+
+    @property
+    def daemons_dir(self) -> Path:
+        """The registry of the lab's daemons: one JSON file per daemon (processes.py)."""
+        return self.state_dir / "daemons"
+
+    @property
+    def journal(self) -> Path:
+        """The undo journal of an ``apply`` under way (undo.py)."""
+        return self.state_dir / "undo.jsonl"
 
     @property
     def cgroup(self) -> Path:

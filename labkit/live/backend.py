@@ -156,6 +156,24 @@ class KindBackend:
     def doctor(self) -> list[Check]:
         return tools.doctor(self.lab)
 
+    def problems(self) -> list[str]:
+        """Pods (Cilium's agents included) that are not running or not ready."""
+        if not self.is_up():
+            return []
+        out = []
+        for p in self.kube.get("pods").get("items", []):
+            meta, status = p.get("metadata", {}), p.get("status", {})
+            phase = status.get("phase", "Unknown")
+            ready = all(c.get("ready") for c in status.get("containerStatuses") or [])
+            if phase == "Succeeded" or (phase == "Running" and ready):
+                continue
+            ns, name = meta.get("namespace", "default"), meta.get("name", "?")
+            out.append(
+                f"pod {ns}/{name} is {phase if phase != 'Running' else 'not ready'}; see "
+                f"kubectl --context {self.context} -n {ns} describe pod {name}"
+            )
+        return out
+
     # -- tables ---------------------------------------------------------------------------
     def nodes(self) -> pd.DataFrame:
         try:

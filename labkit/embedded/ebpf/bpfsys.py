@@ -112,6 +112,18 @@ def update(fd: int, key: bytes, value: bytes, flags: int = 0) -> None:
     _sys(MAP_UPDATE_ELEM, _attr("=IIQQQ", fd, 0, _addr(k), _addr(v), flags))
 
 
+def delete(fd: int, key: bytes) -> bool:
+    """Delete one element; False if it was not there."""
+    k = ctypes.create_string_buffer(key, len(key))
+    try:
+        _sys(MAP_DELETE_ELEM, _attr("=IIQQQ", fd, 0, _addr(k), 0, 0))
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
 def keys(fd: int, key_size: int) -> list[bytes]:
     """All keys by BPF_MAP_GET_NEXT_KEY (LPM tries have no batch ops)."""
     out: list[bytes] = []

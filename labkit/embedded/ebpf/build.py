@@ -3,9 +3,16 @@
 A template is the bytecode of each program of one source file for one feature set (the
 -D flags derived from the helm values), with its map references turned into names, plus
 the shape of every map. Compiling takes seconds (clang); loading a template into a node
-takes milliseconds. So a template is compiled once, cached on disk (keyed by the source
-text, the flags and bcc's version) and loaded into every node with that node's own maps
-(loader.py), as Cilium compiles its datapath and then loads it per endpoint.
+takes milliseconds. So a template is compiled once, cached on disk and loaded into every
+node with that node's own maps (loader.py), as Cilium compiles its datapath and then loads
+it per endpoint.
+
+The cache is trusted no further than it is checked: its directory is root's alone (0700,
+owned by the user running labkit; anything else is refused), an entry's name and its
+recorded key are a digest of the source text, the flags and the compiler (bcc's version,
+the kernel headers it compiles against), and the entry carries a SHA-256 of its content.
+An entry that does not parse, names another key or fails its digest (a damaged file, or
+bytecode edited by hand) is compiled again, with one warning line saying so.
 
 The compile runs in a child process (``python -m labkit.embedded.ebpf.build``): bcc prints
 clang's errors on the process's stderr and keeps maps and fds open, and children let the
@@ -19,6 +26,8 @@ import hashlib
 import ipaddress
 import json
 import os
+import platform
+import stat
 import struct
 import subprocess
 import sys
@@ -27,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import LabError
+from ...errors import ExitStatus, LabError, notice
 from ...plan import Plan
 from ...spec import REPO, DatapathSpec
 from . import bpfsys, source
@@ -66,6 +75,22 @@ def cache_dir() -> Path:
     return Path(base) / "bpf"
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing, owned by us and closed to others (0700); one owned by
+    another user is refused (its entries could be anyone's bytecode)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise LabError(
+            f"the compile cache {path} is not a directory of uid {os.geteuid()}; remove it or set LABKIT_CACHE "
+            "to a directory of your own",
+            exit_code=ExitStatus.FAILURE,
+        )
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
 def _be32(ip: str) -> str:
     """An address as the u32 the C code compares with (network order read natively)."""
     return hex(int.from_bytes(ipaddress.IPv4Address(ip).packed, sys.byteorder))
@@ -95,50 +120,103 @@ class Template:
     seconds: float  # compile time (0 when cached)
 
 
-def _key(name: str, text: str, flags: list[str]) -> str:
+FORMAT = 2  # of cache entries; bump when the layout changes
+
+
+def compiler() -> dict[str, str]:
+    """What else decides the bytecode: bcc's version and the kernel headers it reads."""
     import bcc  # heavy: clang behind it; loaded only when a template must be keyed or compiled
 
-    h = hashlib.sha256(text.encode())
-    h.update(json.dumps(flags).encode())
-    h.update(str(getattr(bcc, "__version__", "")).encode())
-    return f"{name.removesuffix('.c')}-{h.hexdigest()[:20]}"
+    release = platform.release()
+    build = Path(f"/lib/modules/{release}/build")
+    return {
+        "bcc": str(getattr(bcc, "__version__", "")),
+        "kernel": release,
+        "headers": str(build.resolve()) if build.exists() else "",
+    }
+
+
+def cache_key(name: str, text: str, flags: list[str], comp: dict[str, str]) -> dict[str, str]:
+    return {
+        "source": name,
+        "source_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "flags": json.dumps(flags),
+        "compiler": json.dumps(comp, sort_keys=True),
+    }
+
+
+def _entry_name(key: dict[str, str]) -> str:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    return f"{key['source'].removesuffix('.c')}-{digest}.json"
+
+
+def _content_digest(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def templates(flags: list[str]) -> dict[str, Template]:
-    """The three templates for ``flags``, compiled in parallel children when not cached."""
-    todo = {}
+    """The three templates for ``flags``, compiled in parallel children when not cached
+    (or when the cached entry fails its checks)."""
+    todo: dict[str, tuple[Path, dict[str, str]]] = {}
     out: dict[str, Template] = {}
-    cdir = cache_dir()
+    cdir = private_dir(cache_dir())
+    comp = compiler()
     for name in PROGRAMS:
-        path = cdir / (_key(name, source.program_text(name), flags) + ".json")
+        key = cache_key(name, source.program_text(name), flags, comp)
+        path = cdir / _entry_name(key)
         if path.exists():
-            out[name] = _read(path, 0.0)
-        else:
-            todo[name] = path
+            t, why = _read_checked(path, key)
+            if t is not None:
+                out[name] = t
+                continue
+            notice(f"the compile cache entry {path} {why}; compiling bpf/{name} again")
+            path.unlink(missing_ok=True)
+        todo[name] = (path, key)
     if todo:
-        cdir.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(len(todo)) as pool:
-            for name, t in zip(todo, pool.map(lambda n: _compile_child(n, flags, todo[n]), todo)):
+            for name, t in zip(todo, pool.map(lambda n: _compile_child(n, flags, *todo[n]), todo)):
                 out[name] = t
     return out
 
 
-def _read(path: Path, seconds: float) -> Template:
-    d = json.loads(path.read_text())
-    for p in d["progs"].values():
-        p["insns"] = base64.b64decode(p["insns"])
-    return Template(d["maps"], d["progs"], seconds)
+def _read_checked(path: Path, key: dict[str, str]) -> tuple[Template | None, str]:
+    """The template in ``path`` if it is whole and is the one ``key`` names, else why not."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None, "is not a private file of this user"
+        d = json.loads(path.read_text())
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            return None, "has an old or unknown format"
+        if d.get("key") != key:
+            return None, "was made from other sources, flags or compiler"
+        if d.get("sha256") != _content_digest(d.get("payload")):
+            return None, "is damaged or was changed (its SHA-256 does not match)"
+        return _template(d["payload"], 0.0), ""
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        return None, f"cannot be read ({type(e).__name__})"
 
 
-def _compile_child(name: str, flags: list[str], path: Path) -> Template:
+def _template(payload: dict, seconds: float) -> Template:
+    progs = {fn: dict(p, insns=base64.b64decode(p["insns"], validate=True)) for fn, p in payload["progs"].items()}
+    for p in progs.values():
+        if len(p["insns"]) % 8 or not p["insns"]:
+            raise ValueError("bytecode is not whole instructions")
+    return Template(payload["maps"], progs, seconds)
+
+
+def _compile_child(name: str, flags: list[str], path: Path, key: dict[str, str]) -> Template:
     t0 = time.monotonic()
-    argv = [sys.executable, "-m", "labkit.embedded.ebpf.build", name, str(path), *flags]
+    argv = [sys.executable, "-m", "labkit.embedded.ebpf.build", name, str(path), json.dumps(key), *flags]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     if r.returncode != 0 or not path.exists():
         msg = _errors(r.stderr)
         raise LabError(f"compiling bpf/{name} failed: {msg}", exit_code=1)
-    return _read(path, time.monotonic() - t0)
+    t, why = _read_checked(path, key)
+    if t is None:
+        raise LabError(f"compiling bpf/{name} wrote an entry that {why}", exit_code=1)
+    return Template(t.maps, t.progs, time.monotonic() - t0)
 
 
 def _errors(stderr: str) -> str:
@@ -146,7 +224,7 @@ def _errors(stderr: str) -> str:
     return " | ".join(lines[:6]) or stderr.strip()[-800:]
 
 
-def _child(name: str, out: Path, flags: list[str]) -> None:
+def _child(name: str, out: Path, key: dict[str, str], flags: list[str]) -> None:
     """In the child: compile with bcc, turn map fds into names, write the template."""
     from bcc import BPF  # heavy: only the compile child loads clang
 
@@ -183,10 +261,14 @@ def _child(name: str, out: Path, flags: list[str]) -> None:
             "insns": base64.b64encode(bytes(insns)).decode(),
             "relocs": relocs,
         }
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"maps": maps, "progs": progs}))
+    payload = {"maps": maps, "progs": progs}
+    entry = {"format": FORMAT, "key": key, "sha256": _content_digest(payload), "payload": payload}
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(entry))
     os.replace(tmp, out)
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], Path(sys.argv[2]), sys.argv[3:])
+    _child(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:])

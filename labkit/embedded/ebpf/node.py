@@ -15,7 +15,7 @@ from ...plan import Plan, PodPlan
 from ...spec import REPO, DatapathSpec
 from .. import bpffs
 from ..names import LabNames
-from ..processes import await_ready, spawn_ready
+from ..processes import READY_FD, Daemon, start_daemons
 from . import build, loader, sync
 
 AGENT_CGROUP = "labkit-agent"  # not a node name: kind node names carry "kind-" / "control-plane"
@@ -32,7 +32,7 @@ def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
             f"routingMode={dp.routing_mode!r} is not supported by the embedded eBPF datapath; use routingMode=native",
             exit_code=ExitStatus.USAGE,
         )
-    bpffs.ensure()
+    bpffs.ensure(names.bpffs)
     t0 = time.monotonic()
     templates = build.templates(build.cflags(dp, plan))
     figures: dict = {
@@ -89,29 +89,18 @@ def add_pods(names: LabNames, plan: Plan, pods: list[PodPlan], links: dict[str, 
 
 
 def start_agent(names: LabNames, nodes: list[str]) -> int:
-    """Start the event agent in the lab's cgroup; return its PID once it reads the rings."""
+    """Start the event agent (a registered daemon, in its own cgroup under the lab's);
+    return its PID once it reads the rings."""
     cg = names.cgroup / AGENT_CGROUP
     cg.mkdir(parents=True, exist_ok=True)
-    log = names.state_dir / "logs" / "agent.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc, r = spawn_ready(
-        lambda fd: [
-            sys.executable,
-            "-m",
-            "labkit.embedded.ebpf.agent",
-            "--bpffs",
-            str(names.bpffs),
-            "--out",
-            str(names.state_dir / "events"),
-            "--ready-fd",
-            str(fd),
-            *nodes,
-        ],
-        log,
-        cgroup=cg,
-        env=env,
+    agent = Daemon(
+        "agent",
+        "the event agent",
+        [sys.executable, "-m", "labkit.embedded.ebpf.agent", "--bpffs", str(names.bpffs)]
+        + ["--out", str(names.state_dir / "events"), "--ready-fd", READY_FD, *nodes],
+        str(names.state_dir / "logs" / "agent.log"),
+        cgroup=str(cg),
+        env={"PYTHONPATH": str(REPO)},
+        ready_timeout=15.0,
     )
-    if not await_ready(r, time.monotonic() + 15):
-        raise LabError(f"the event agent did not start; see {log}", exit_code=ExitStatus.FAILURE)
-    (names.state_dir / "agent.pid").write_text(str(proc.pid))
-    return proc.pid
+    return start_daemons(names, [agent])[0].pid
