@@ -21,12 +21,13 @@ import math
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .doctor import Check
 from .errors import LabError
+
+if TYPE_CHECKING:  # tables are DataFrames; pandas itself is not needed to state the contract
+    import pandas as pd
 
 MAX_SECONDS = 86400.0  # a day: the longest time window or capture a lab command takes
 

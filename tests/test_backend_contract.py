@@ -91,7 +91,7 @@ def test_capabilities_are_declared(impl):
 
 def _hint(cls: type, name: str) -> object:
     fn = getattr(cls, name)
-    return typing.get_type_hints(fn, vars(sys.modules[cls.__module__]) | vars(contract))["return"]
+    return typing.get_type_hints(fn, vars(sys.modules[cls.__module__]) | vars(contract) | {"pd": pd})["return"]
 
 
 def _returns(proto: type, name: str) -> object:

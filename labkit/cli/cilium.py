@@ -15,12 +15,14 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..backend import MapsReader
 from ..embedded.ebpf import build, source
 from ..errors import ExitStatus, LabError
 from .common import AddCommand, Args, lab_of, print_text
+
+if TYPE_CHECKING:
+    from ..backend import MapsReader
 
 
 def node_of(args: Args) -> str:

@@ -7,12 +7,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from ..lab import Lab, connect
-from ..render import text_table
+    from ..lab import Lab
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,6 +48,10 @@ def node_options() -> argparse.ArgumentParser:
 
 
 def lab_of(args: argparse.Namespace) -> Lab:
+    # heavy (pandas, numpy, both backends): loaded when a command acts on a lab, so
+    # `labkit --help` and usage errors answer at once
+    from ..lab import connect
+
     return connect(getattr(args, "lab", None), getattr(args, "backend", None))
 
 
@@ -57,6 +61,8 @@ def lab_flag(args: argparse.Namespace) -> str:
 
 
 def print_table(df: pd.DataFrame, columns: Sequence[str] | None = None) -> None:
+    from ..render import text_table  # heavy (pandas): only commands that print tables need it
+
     print(text_table(df, columns))
 
 

@@ -5,12 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ..doctor import format_checks
 from ..errors import ExitStatus, LabError
-from ..lab import Lab, backend_for
 from ..spec import parse_set
 from .common import AddCommand, Args, lab_flag, lab_of, print_table
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+    from ..lab import Lab
+
+
+def backend_for(lab: str | None, backend: str | None) -> Backend:
+    from ..lab import backend_for as make  # heavy (pandas, both backends): loaded when a command runs
+
+    return make(lab, backend)
 
 
 def cmd_up(args: Args) -> int:
