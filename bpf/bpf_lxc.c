@@ -40,32 +40,22 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *skb)
 	ret = lb4_local(skb, &p, &rev_nat);
 	if (ret < 0)
 		return send_drop_notify(skb, src_id, src_label, 0, 0, -ret, METRIC_EGRESS);
-#else
-	/* Socket LB translated connect()/sendmsg(); a packet to a VIP here has a port no
-	 * service serves (or no backend): nothing will ever answer it. */
-	{
-		struct lb4_key key = {};
-
-		key.address = p.daddr;
-		key.dport = p.dport;
-		key.proto = p.proto;
-		if (in_subnet(p.daddr, SERVICE_CIDR_NET, SERVICE_CIDR_MASK) && !lb4_lookup_service(&key))
-			return send_drop_notify(skb, src_id, src_label, 0, 0, DROP_IS_CLUSTER_IP, METRIC_EGRESS);
-	}
 #endif
+	/* With socket LB, connect()/sendmsg() already carried the backend. A packet to a
+	 * service address that no service serves (a ping, another port) is not special
+	 * here, as in Cilium's bpf_lxc: it is world traffic, leaves by the FIB (and is
+	 * masqueraded), and nothing answers it. */
 
 	state = ct_egress4(&p, src_label, rev_nat, &ct_rev_nat, &monitor);
 
 	ep = lookup_ip4_endpoint(p.daddr);
 	if (ep && !(ep->flags & ENDPOINT_F_HOST)) {
-		count_forward(skb, METRIC_EGRESS);
+		count_forward(skb, METRIC_EGRESS);  /* LOCAL_DELIVERY_METRICS */
 		return ipv4_local_delivery(skb, &p, ep, src_label);
 	}
 	if (ep) {
 		/* The router IP or the node IP: to the node's own stack. */
-		if (monitor)
-			send_trace_notify4(skb, TRACE_TO_STACK, src_id, src_label, HOST_ID, 0, state, 0, 0);
-		count_forward(skb, METRIC_EGRESS);
+		send_trace_notify4(skb, TRACE_TO_STACK, src_id, src_label, HOST_ID, 0, state, 0, 0, monitor);
 		return TC_ACT_OK;
 	}
 	/* Native routing with BPF host routing: FIB lookup + redirect to eth0. The ipcache
@@ -74,9 +64,7 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *skb)
 	ret = fib_redirect_v4(skb, &p, &oif);
 	if (ret < 0)
 		return send_drop_notify(skb, src_id, src_label, dst_label, 0, -ret, METRIC_EGRESS);
-	if (monitor)
-		send_trace_notify4(skb, TRACE_TO_NETWORK, src_id, src_label, dst_label, 0, state, oif, 0);
-	count_forward(skb, METRIC_EGRESS);
+	send_trace_notify4(skb, TRACE_TO_NETWORK, src_id, src_label, dst_label, 0, state, oif, 0, monitor);
 	return ret;
 }
 

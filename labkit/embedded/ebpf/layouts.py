@@ -169,16 +169,22 @@ def ipcache_key(prefix: str) -> bytes:
     return struct.pack("=IHBB4s12x", 32 + net.prefixlen, 0, 0, 1, net.network_address.packed)
 
 
-def ipcache_value(identity: int, tunnel_endpoint: str = "0.0.0.0", skip_tunnel: bool = False) -> bytes:
-    return struct.pack("=I4sHBB", identity, ip_bytes(tunnel_endpoint), 0, 0, 1 if skip_tunnel else 0)
+def ipcache_value(identity: int, tunnel_endpoint: str = "0.0.0.0") -> bytes:
+    """flags stay 0: Cilium 1.17 sets none (pkg/maps/ipcache, RemoteEndpointInfo)."""
+    return struct.pack("=I4sHBB", identity, ip_bytes(tunnel_endpoint), 0, 0, 0)
 
 
 def lb4_key(ip: str, port: int, proto: str, slot: int) -> bytes:
     return struct.pack("=4s2sHBB2x", ip_bytes(ip), struct.pack(">H", port), slot, PROTO_NUMBERS[proto], 0)
 
 
-def lb4_service(backend_id: int, count: int, rev_nat: int, flags: int = 0) -> bytes:
-    return struct.pack("=IH2sBBH", backend_id, count, struct.pack(">H", rev_nat), flags, 0, 0)
+# lb4_service flags / flags2 bits (cilium bpf/lib/common.h SVC_FLAG_*)
+SVC_FLAG_ROUTABLE = 1 << 6
+SVC_FLAG_INT_LOCAL_SCOPE = 1 << 4  # in flags2
+
+
+def lb4_service(backend_id: int, count: int, rev_nat: int, flags: int = 0, flags2: int = 0) -> bytes:
+    return struct.pack("=IH2sBBH", backend_id, count, struct.pack(">H", rev_nat), flags, flags2, 0)
 
 
 def lb4_backend(ip: str, port: int, proto: str) -> bytes:
@@ -193,5 +199,5 @@ def revnat_value(ip: str, port: int) -> bytes:
     return ip_bytes(ip) + struct.pack(">H", port)
 
 
-def node_config(node_ip: str, router_ip: str, native_ifindex: int) -> bytes:
-    return struct.pack("=4s4sII", ip_bytes(node_ip), ip_bytes(router_ip), native_ifindex, 0)
+def node_config(node_ip: str, router_ip: str, native_ifindex: int, host_ep_id: int = 0) -> bytes:
+    return struct.pack("=4s4sII", ip_bytes(node_ip), ip_bytes(router_ip), native_ifindex, host_ep_id)

@@ -144,7 +144,9 @@ class NodeMapReader:
                 "rev_nat": int(val["rev_nat_index"]),
             }
             if slot == 0:
-                row.update(backend_ip="0.0.0.0", backend_port=0, flags=_svc_flags(int(val["flags"])))
+                row.update(
+                    backend_ip="0.0.0.0", backend_port=0, flags=_svc_flags(int(val["flags"]), int(val["flags2"]))
+                )
             else:
                 bid = int(val["backend_id"])
                 b = backends.get(bid)
@@ -168,7 +170,7 @@ class NodeMapReader:
                 "identity": v["sec_identity"].astype("int64"),
                 "encrypt_key": v["key"].astype("int64"),
                 "tunnel_endpoint": L.ips(v["tunnel_endpoint"]),
-                "flags": np.where((v["flags"] & 1) != 0, "skiptunnel", "<none>"),
+                "flags": "<none>",  # Cilium 1.17 sets no ipcache flags (pkg/maps/ipcache/listener.go)
             }
         )
         return tables.IPCACHE.frame(df)
@@ -242,9 +244,14 @@ def _protos(nexthdr: np.ndarray) -> list[str]:
     )
 
 
-def _svc_flags(flags: int) -> str:
-    """ServiceFlags.String() for the types we create (ClusterIP only)."""
-    return "ClusterIP, non-routable" if not flags & 64 else "ClusterIP"
+def _svc_flags(flags: int, flags2: int = 0) -> str:
+    """ServiceFlags.String() (pkg/loadbalancer) for the types we create (ClusterIP only)."""
+    out = ["ClusterIP"]
+    if flags2 & L.SVC_FLAG_INT_LOCAL_SCOPE:
+        out.append("InternalLocal")
+    if not flags & L.SVC_FLAG_ROUTABLE:
+        out.append("non-routable")
+    return ", ".join(out)
 
 
 def _ct_frame(node: str, k: np.ndarray, v: np.ndarray) -> pd.DataFrame:
