@@ -225,10 +225,12 @@ class Backend(Protocol):
         json: bool = False,
         seconds: float | None = None,
         duration: float | None = None,
+        verbose: bool = False,
     ) -> Iterator[str]:
         """What `cilium monitor` prints, line by line (the banner first); ``seconds``:
         the events of the last seconds, then stop; else follow for ``duration`` (None:
-        until interrupted)."""
+        until interrupted); ``verbose``: as `cilium monitor -v` (socket-LB trace-sock
+        lines too)."""
         ...
 
     def flows(

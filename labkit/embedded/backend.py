@@ -20,8 +20,8 @@ from ..doctor import Check
 from ..errors import ExitStatus, LabError, notice
 from ..netns import NetNS
 from ..plan import EXTERNAL_IP, Plan
+from . import controlplane, doctor, exthost, hosts, processes, state, teardown, topology, undo
 from . import datapath as dpath
-from . import doctor, exthost, hosts, processes, state, teardown, topology, undo
 from .ebpf.maps import NodeMapReader
 from .ebpf.view import DatapathView
 from .names import ETC_NETNS, LabNames, existing_labs
@@ -72,7 +72,9 @@ class EmbeddedBackend:
                 return f"lab {self.lab!r} is already up"
             if teardown.leftovers(self.names):
                 teardown.down(self.names)
-            plan = planning.initial(cluster)
+            plan = planning.with_control_plane(
+                planning.initial(cluster), hubble=values.hubble, relay=values.hubble_relay, ui=values.hubble_ui
+            )
             st = state.LabState(self.lab, "building", datapath.name, options, plan)
             state.save(self.names, st)
             try:
@@ -81,6 +83,11 @@ class EmbeddedBackend:
                 hosts.write_all(self.names, plan)
                 exthost.create(self.names)
                 datapath.attach_nodes(self.names, plan, values)
+                st.links.update(
+                    controlplane.start(
+                        self.names, plan, lambda pods, facts: datapath.add_pods(self.names, plan, values, pods, facts)
+                    )
+                )
             except BaseException:
                 teardown.down(self.names)
                 lock.discard()
@@ -210,7 +217,7 @@ class EmbeddedBackend:
         rows = []
         for s in p.services:
             for port in s.ports:
-                backends = ",".join(f"{b.ip}:{port['target_port']}" for b in p.backends(s))
+                backends = ",".join(f"{b.ip}:{port['target_port']}" for b in p.endpoints(s))
                 rows.append(
                     {
                         "namespace": s.namespace,
@@ -237,20 +244,21 @@ class EmbeddedBackend:
             return NetNS(self.names.node(ref.name))
         return NetNS(self.names.pod(ref.namespace, ref.name))
 
-    def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], str]:
-        """(the argv that runs ``argv`` in ``target``, the node it runs on), one state read."""
+    def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], TargetRef]:
+        """(the argv that runs ``argv`` in ``target``, the target), one state read."""
         words = targets.command_argv(argv)
         ref = self.resolve(target)
-        return self._netns(ref).exec_argv(words), ref.node
+        return self._netns(ref).exec_argv(words), ref
 
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         return self._command(target, argv)[0]
 
     def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
-        """Start ``argv`` in ``target``'s namespace and in its node's cgroup."""
-        full, node = self._command(target, argv)
+        """Start ``argv`` in ``target``'s namespace, in its node's cgroup, with its hostname."""
+        full, ref = self._command(target, argv)
+        setup = nets.preexec(nets.join_cgroup(self.names.node_cgroup(ref.node)), nets.own_hostname(ref.name))
         try:
-            return subprocess.Popen(full, preexec_fn=nets.join_cgroup(self.names.node_cgroup(node)), **kw)
+            return subprocess.Popen(full, preexec_fn=setup, **kw)
         except FileNotFoundError:
             raise LabError("ip (iproute2) not found; run make lab", exit_code=ExitStatus.FAILURE) from None
 
@@ -357,11 +365,19 @@ class EmbeddedBackend:
         json: bool = False,
         seconds: float | None = None,
         duration: float | None = None,
+        verbose: bool = False,
     ) -> Iterator[str]:
         check_window(seconds=seconds, duration=duration)
         view = self._watched_view()
         return view.monitor_lines(
-            node, from_=from_, to=to, related_to=related_to, json=json, seconds=seconds, duration=duration
+            node,
+            from_=from_,
+            to=to,
+            related_to=related_to,
+            json=json,
+            seconds=seconds,
+            duration=duration,
+            verbose=verbose,
         )
 
     def flows(

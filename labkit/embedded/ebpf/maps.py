@@ -33,9 +33,11 @@ TEXT = ("endpoints", "ct", "nat", "lb", "ipcache", "metrics", "services")
 class NodeMapReader:
     """The maps of node ``node`` pinned in ``pin_dir`` (a :class:`labkit.backend.MapsReader`)."""
 
-    def __init__(self, node: str, pin_dir: Path) -> None:
+    def __init__(self, node: str, pin_dir: Path, service_meta: dict | None = None) -> None:
         self.node = node
         self.pin_dir = Path(pin_dir)
+        # frontend (ip, port, proto) -> what `service list -o json` shows beyond the maps
+        self.service_meta = service_meta or {}
         if not self.pin_dir.is_dir():
             raise LabError(
                 f"node {node!r} has no datapath maps ({self.pin_dir} is missing)", exit_code=ExitStatus.FAILURE
@@ -126,7 +128,9 @@ class NodeMapReader:
                 "needs_ct": v["needs_ct"].astype("int64"),
             }
         )
-        return tables.NAT.frame(df)
+        out = tables.NAT.frame(df)
+        out.attrs["created"] = v["created"].astype("int64").tolist()  # -o json prints the raw value
+        return out
 
     def lb(self) -> pd.DataFrame:
         k, v = self._dump("cilium_lb4_services_v2", L.LB4_KEY, L.LB4_SERVICE)
@@ -229,7 +233,7 @@ class NodeMapReader:
         if what == "lb":
             return cilium_text.lb_list(self.lb(), self._backend_protos(), output)
         if what == "services":
-            return cilium_text.service_list(self.lb(), output)
+            return cilium_text.service_list(self.lb(), output, self.service_meta)
         if what == "ipcache":
             return cilium_text.ipcache_list(self.ipcache(), output)
         return cilium_text.metrics_list(self._metrics_raw(), output)
