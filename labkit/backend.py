@@ -139,8 +139,10 @@ class MapsReader(Protocol):
 
     def text(self, what: str, *, output: str = "text", time_diff: bool = False) -> str:
         """What `cilium bpf <what> list` (``what`` in endpoints, ct, nat, lb, ipcache,
-        metrics) or `cilium service list` ("services") prints; ``output`` "text" or "json";
-        ``time_diff``: CT lifetimes as remaining seconds (``-d``)."""
+        metrics), `cilium service list` ("services"), `cilium endpoint list`
+        ("endpoint-list"), `cilium identity list` ("identities"), `cilium status`
+        ("status", "status-verbose") or `cilium version` ("version") prints; ``output``
+        "text" or "json"; ``time_diff``: CT lifetimes as remaining seconds (``-d``)."""
         ...
 
 

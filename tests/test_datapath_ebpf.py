@@ -103,7 +103,7 @@ def test_endpoint_map_matches_the_interfaces(lab, pods):
 
 # ------------------------------------------------------------------ d. socket LB
 def test_socket_lb_clusterip_never_on_the_wire(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     c = pods["client"]
     points = ["client-pod:eth0", "kind-worker:*", "kind-worker2:eth0"]
     for url in ("http://webpod", f"http://{svc.cluster_ip}"):
@@ -117,20 +117,20 @@ def test_socket_lb_clusterip_never_on_the_wire(lab, pods):
 
 
 def test_socket_lb_getpeername_shows_the_clusterip(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     out = lab.pod("client-pod").sh(py(PEERNAME, svc.cluster_ip, "80"))
     assert out.strip() == f"{svc.cluster_ip}:80"
 
 
 def test_socket_lb_uses_both_backends(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     out = lab.pod("client-pod").sh(py(HTTP_MANY, f"http://{svc.cluster_ip}", "30"))
     seen = {line.split(" ", 1)[1] for line in out.splitlines()}
     assert seen == {f"Hostname: {pods['web_same_name']}", f"Hostname: {pods['web_remote_name']}"}
 
 
 def test_socket_lb_ct_both_directions_revnat_zero_no_nat(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     c, w = pods["client"], pods["web_same"]
     for node in ("kind-worker", "kind-worker2"):
         lab.maps(node).flush("ct")
@@ -275,7 +275,7 @@ def test_cli_monitor_follows_new_events(lab, pods):
 
 # ------------------------------------------------------------------ h/i. metrics and drops
 def test_drops_are_counted_and_traced_with_a_reason(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     before = lab.maps("kind-worker").metrics()
     t0 = time.time()
     r = lab.pod("client-pod").run(["curl", "-s", "--max-time", "2", f"http://{svc.cluster_ip}:81"])

@@ -22,7 +22,7 @@ def lab():
 
 
 def test_tc_lb_dnat_svc_entry_and_revnat(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     pods = lab.pods.set_index("name")
     c = pods.loc["client-pod"]
     for node in ("kind-worker", "kind-worker2"):
@@ -55,7 +55,7 @@ def test_tc_lb_dnat_svc_entry_and_revnat(lab):
 
 
 def test_tc_lb_peername_is_the_clusterip_too(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     assert lab.pod("client-pod").sh(py(PEERNAME, svc.cluster_ip, "80")).strip() == f"{svc.cluster_ip}:80"
     ev = lab.monitor("kind-worker", seconds=10)
     replies = ev[(ev.observation_point == "to-endpoint") & (ev.src_ip == svc.cluster_ip)]

@@ -11,7 +11,7 @@ import pandas as pd
 from labkit import tables
 from labkit.cilium import text as fmt
 from labkit.embedded.ebpf import source
-from labkit.embedded.ebpf.events import connection_summary, dissect
+from labkit.cilium.monitor import connection_summary, dissect
 from labkit.live import parse_bpf
 
 FIX = Path(__file__).parent / "fixtures" / "live" / "cilium"
@@ -78,11 +78,30 @@ def test_nat_lb_ipcache_service_text_parse_back():
 
 def test_metrics_text_has_cilium_columns():
     raw = pd.DataFrame(
-        [{"reason": "Forwarded", "direction": "EGRESS", "packets": 3, "bytes": 180, "line": 63, "file": "bpf_lxc.c"}]
+        [
+            {"reason": "Success", "direction": "INGRESS", "packets": 3, "bytes": 180, "line": 63, "file": "bpf_lxc.c"},
+            {
+                "reason": "Interface",
+                "direction": "INGRESS",
+                "packets": 12,
+                "bytes": 900,
+                "line": 33,
+                "file": "bpf_host.c",
+            },
+            {"reason": "Success", "direction": "EGRESS", "packets": 10, "bytes": 800, "line": 54, "file": "bpf_lxc.c"},
+        ]
     )
     text = fmt.metrics_list(raw)
-    assert text.splitlines()[0].split() == ["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]
-    assert len(parse_bpf.parse_metrics(text, "n")) == 1
+    lines = text.splitlines()
+    assert lines[0].split() == ["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]
+    # bpf_metrics_list.go sorts rows as strings, column by column
+    assert [ln.split()[:2] for ln in lines[1:]] == [
+        ["Interface", "INGRESS"],
+        ["Success", "EGRESS"],
+        ["Success", "INGRESS"],
+    ]
+    assert not lines[-1].endswith(" ")  # the last column is not padded
+    assert len(parse_bpf.parse_metrics(text, "n")) == 3
 
 
 def test_connection_summary_like_cilium():

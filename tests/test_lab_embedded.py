@@ -75,7 +75,7 @@ def test_client_reaches_both_webpods_and_across_nodes(lab):
 
 
 def test_names_resolve_in_pods(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     for name in ("webpod", "webpod.native.svc.cluster.local"):
         assert lab.pod("client-pod").sh(["getent", "hosts", name]).split()[0] == svc.cluster_ip
     web_ip = svc.backends.split(",")[0].split(":")[0]

@@ -298,8 +298,8 @@ class EmbeddedBackend:
         for tool in ("cilium", "cilium-dbg", "hubble"):
             script = bindir / tool
             script.write_text(
-                "#!/bin/sh\n# labkit: the blog's Cilium/Hubble commands, answered by labkit's datapath\n"
-                f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli "$@"\n'
+                "#!/bin/sh\n# labkit: the node agent's CLI (labkit/cli/agent.py), answered by labkit's datapath\n"
+                f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli.agent {tool} "$@"\n'
             )
             script.chmod(0o755)
         return {

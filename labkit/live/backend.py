@@ -44,6 +44,11 @@ MAP_COMMANDS: dict[str, list[str]] = {
     "ipcache": ["cilium-dbg", "bpf", "ipcache", "list"],
     "metrics": ["cilium-dbg", "bpf", "metrics", "list"],
     "services": ["cilium-dbg", "service", "list"],
+    "endpoint-list": ["cilium-dbg", "endpoint", "list"],
+    "identities": ["cilium-dbg", "identity", "list"],
+    "status": ["cilium-dbg", "status"],
+    "status-verbose": ["cilium-dbg", "status", "--verbose"],
+    "version": ["cilium-dbg", "version"],
 }
 FLUSH_COMMANDS: dict[str, list[str]] = {
     "ct": ["cilium-dbg", "bpf", "ct", "flush", "global"],

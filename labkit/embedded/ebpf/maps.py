@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ... import tables
+from ...cilium import agent as cilium_agent
 from ...cilium import ct_flag_names
 from ...cilium import text as cilium_text
 from ...cilium.reasons import DIRECTIONS, FILES, metric_reason
@@ -27,15 +29,25 @@ from . import layouts as L
 FLUSHABLE = {"ct": ("cilium_ct4_global", "cilium_ct_any4_global"), "nat": ("cilium_snat_v4_external",)}
 # Where `cilium bpf ... flush` says it flushed (Cilium's pin paths; ours are per lab and node).
 CILIUM_PINS = "/sys/fs/bpf/tc/globals"
-TEXT = ("endpoints", "ct", "nat", "lb", "ipcache", "metrics", "services")
+TEXT = (
+    "endpoints", "ct", "nat", "lb", "ipcache", "metrics", "services",
+    "endpoint-list", "identities", "status", "status-verbose", "version",
+)  # fmt: skip
 
 
 class NodeMapReader:
     """The maps of node ``node`` pinned in ``pin_dir`` (a :class:`labkit.backend.MapsReader`)."""
 
-    def __init__(self, node: str, pin_dir: Path, service_meta: dict | None = None) -> None:
+    def __init__(
+        self,
+        node: str,
+        pin_dir: Path,
+        service_meta: dict | None = None,
+        agent: Callable[[], cilium_agent.NodeAgent] | None = None,
+    ) -> None:
         self.node = node
         self.pin_dir = Path(pin_dir)
+        self.agent = agent  # what the node's agent knows beyond its maps (status, endpoints)
         # frontend (ip, port, proto) -> what `service list -o json` shows beyond the maps
         self.service_meta = service_meta or {}
         if not self.pin_dir.is_dir():
@@ -234,6 +246,17 @@ class NodeMapReader:
             return cilium_text.lb_list(self.lb(), self._backend_protos(), output)
         if what == "services":
             return cilium_text.service_list(self.lb(), output, self.service_meta)
+        if what in ("endpoint-list", "identities", "status", "status-verbose", "version"):
+            if what == "version":
+                return cilium_agent.version()
+            if self.agent is None:
+                raise LabError(f"`cilium {what}` needs the lab's plan; read it through lab.maps(node)")
+            a = self.agent()
+            if what == "endpoint-list":
+                return cilium_agent.endpoint_list(a, output)
+            if what == "identities":
+                return cilium_agent.identity_list(a.identities, output)
+            return cilium_agent.status(a, verbose=what == "status-verbose")
         if what == "ipcache":
             return cilium_text.ipcache_list(self.ipcache(), output)
         return cilium_text.metrics_list(self._metrics_raw(), output)

@@ -16,11 +16,13 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 
+from ...cilium import agent as agent_text
 from ...cilium import hubble
 from ...cilium.monitor import go_json
 from ...errors import LabError
 from ...netns import NetNS
-from ...plan import Plan
+from ...plan import Plan, PodPlan
+from .. import state
 from ..names import LabNames
 from . import bpfsys
 from . import events as ev
@@ -29,6 +31,12 @@ from .ringbuf import wait_drained
 from .sync import node_identity
 
 SO_NETNS_COOKIE = 71  # <asm-generic/socket.h>; Python's socket module does not name it
+
+
+def serviceaccount(p: PodPlan) -> str:
+    """The kube-system pods run as their own service account (coredns, hubble-relay, ...)."""
+    return p.owner if p.namespace == "kube-system" and p.owner else "default"
+
 
 BANNER = "Listening for events on {cpus} CPUs with 64x4096 of shared memory\nPress Ctrl-C to quit"
 
@@ -40,7 +48,60 @@ class DatapathView:
 
     def maps(self, node: str) -> NodeMapReader:
         self.plan.node(node)  # unknown node: LabError (exit 2)
-        return NodeMapReader(node, self.names.bpffs / node, self.service_meta(node))
+        return NodeMapReader(node, self.names.bpffs / node, self.service_meta(node), lambda: self.node_agent(node))
+
+    def node_agent(self, node: str) -> agent_text.NodeAgent:
+        """What `cilium status`, `endpoint list` and `identity list` show for ``node``."""
+        plan, me = self.plan, self.plan.node(node)
+        host = ["reserved:host"]
+        if me.role == "control-plane":
+            host = sorted(
+                [
+                    "k8s:node-role.kubernetes.io/control-plane",
+                    "k8s:node.kubernetes.io/exclude-from-external-load-balancers",
+                    "reserved:host",
+                ]
+            )
+        eps = [agent_text.Endpoint(me.host_endpoint_id, 1, host, "", "")]
+        idents: dict[int, list[str]] = {}
+        for p in plan.pods:
+            labels = agent_text.pod_labels(p.namespace, p.labels, serviceaccount(p))
+            idents[p.identity] = labels
+            if p.node == node:
+                eps.append(agent_text.Endpoint(p.endpoint_id, p.identity, labels, p.ip, p.key))
+        pins = self.names.bpffs / node
+        attach = "TCX" if any(x.name.startswith("link_") for x in pins.iterdir()) else "Legacy TC"
+        rows = [r for r in self.event_rows(node) if r["type"] != "trace-sock" or r["_pod"]]
+        uptime = max(1.0, time.time() - (pins.stat().st_mtime if pins.exists() else time.time()))
+        maps = []
+        for x in sorted(pins.iterdir()):
+            if x.name.startswith("cilium_"):
+                fd = bpfsys.obj_get(str(x))
+                try:
+                    maps.append((x.name, bpfsys.MapInfo(fd).max_entries))
+                finally:
+                    os.close(fd)
+        st = state.load(self.names)
+        options = dict(st.options) if st else {}
+        socket_lb = str(options.get("socketLB.enabled", "true")).lower() != "false"
+        masquerade = str(options.get("bpf.masquerade", "true")).lower() != "false"
+        return agent_text.NodeAgent(
+            node,
+            me.ip,
+            me.pod_cidr,
+            me.router_ip,
+            plan.pod_subnet,
+            eps,
+            idents,
+            socket_lb=socket_lb,
+            masquerade=masquerade,
+            attach=attach,
+            cpus=os.cpu_count() or 1,
+            flows=min(len(rows), 4095),
+            seen_flows=len(rows),
+            uptime_s=uptime,
+            bpf_maps=maps,
+        )
 
     def service_meta(self, node: str) -> dict:
         """What the agent knows of each frontend beyond the BPF maps (its k8s objects)."""
@@ -212,15 +273,7 @@ class DatapathView:
         plan = self.plan
         pods = {}
         for p in plan.pods:
-            labels = sorted(
-                [f"k8s:{k}={v}" for k, v in p.labels.items()]
-                + [
-                    f"k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name={p.namespace}",
-                    "k8s:io.cilium.k8s.policy.cluster=default",
-                    "k8s:io.cilium.k8s.policy.serviceaccount=default",
-                    f"k8s:io.kubernetes.pod.namespace={p.namespace}",
-                ]
-            )
+            labels = agent_text.pod_labels(p.namespace, p.labels, serviceaccount(p))
             pods[p.ip] = {
                 "namespace": p.namespace,
                 "name": p.name,
