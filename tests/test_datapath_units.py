@@ -10,8 +10,8 @@ import pandas as pd
 
 from labkit import tables
 from labkit.cilium import text as fmt
-from labkit.embedded.ebpf import source
 from labkit.cilium.monitor import connection_summary, dissect
+from labkit.embedded.ebpf import source
 from labkit.live import parse_bpf
 
 FIX = Path(__file__).parent / "fixtures" / "live" / "cilium"

@@ -80,12 +80,15 @@ class EmbeddedBackend:
             try:
                 processes.make_cgroups(self.names, plan)
                 topology.build_nodes(self.names, plan)
-                hosts.write_all(self.names, plan)
+                hosts.write_all(self.names, plan, datapath.service_lb)
                 exthost.create(self.names)
                 datapath.attach_nodes(self.names, plan, values)
                 st.links.update(
                     controlplane.start(
-                        self.names, plan, lambda pods, facts: datapath.add_pods(self.names, plan, values, pods, facts)
+                        self.names,
+                        plan,
+                        lambda pods, facts: datapath.add_pods(self.names, plan, values, pods, facts),
+                        datapath.service_lb,
                     )
                 )
             except BaseException:
@@ -139,7 +142,7 @@ class EmbeddedBackend:
                 datapath.add_pods(self.names, new_plan, self._values(st), added, facts)
                 for d in self._lab_etc_dirs():
                     journal.rewrites_tree(d)
-                hosts.write_all(self.names, new_plan)
+                hosts.write_all(self.names, new_plan, datapath.service_lb)
                 journal.daemons()
                 processes.start_workloads(self.names, new_plan, added)
                 st.plan = new_plan

@@ -38,11 +38,17 @@ def kube_dns_ip(plan: Plan) -> str:
     return svc.cluster_ip if svc else str(ipaddress.IPv4Network(plan.service_subnet).network_address + 10)
 
 
-def pod_resolv(plan: Plan, me: PodPlan) -> str:
-    """What the kubelet writes (dnsPolicy ClusterFirst)."""
+def pod_resolv(plan: Plan, me: PodPlan, service_lb: bool = True) -> str:
+    """What the kubelet writes (dnsPolicy ClusterFirst). Without a service load balancer
+    (the kernel-routing baseline has no kube-proxy) a ClusterIP never answers, so there
+    pods ask the first CoreDNS pod directly."""
+    server = kube_dns_ip(plan)
+    if not service_lb:
+        dns = plan.service("kube-system", "kube-dns")
+        pods = plan.backends(dns) if dns else []
+        server = pods[0].ip if pods else server
     return (
-        f"search {me.namespace}.svc.{DNS_DOMAIN} svc.{DNS_DOMAIN} {DNS_DOMAIN}\n"
-        f"nameserver {kube_dns_ip(plan)}\noptions ndots:5\n"
+        f"search {me.namespace}.svc.{DNS_DOMAIN} svc.{DNS_DOMAIN} {DNS_DOMAIN}\nnameserver {server}\noptions ndots:5\n"
     )
 
 
@@ -104,7 +110,7 @@ def _write(path: Path, text: str) -> None:
         f.write(text)
 
 
-def write_all(names: LabNames, plan: Plan) -> None:
+def write_all(names: LabNames, plan: Plan, service_lb: bool = True) -> None:
     for n in plan.nodes:
         etc = names.etc_netns(names.node(n.name))
         _write(etc / "hosts", node_hosts(plan, n.name))
@@ -112,7 +118,7 @@ def write_all(names: LabNames, plan: Plan) -> None:
     for p in plan.pods:
         etc = names.etc_netns(names.pod(p.namespace, p.name))
         _write(etc / "hosts", pod_hosts(p))
-        _write(etc / "resolv.conf", pod_resolv(plan, p))
+        _write(etc / "resolv.conf", pod_resolv(plan, p, service_lb))
     path = zone_path(names)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
