@@ -3,8 +3,9 @@
  * handle_ipv4_from_lxc (ipcache, local delivery or native routing).
  *
  * One object per node, shared by all the node's lxcs: Cilium compiles one per endpoint
- * with LXC_ID/SECLABEL baked in; we look the source endpoint up by the packet's source
- * address instead, which also gives Cilium's "invalid source IP" check for free.
+ * with LXC_ID/SECLABEL baked in; we look the endpoint up by the lxc it came in on
+ * (labkit_lxc_by_ifindex), and the packet's source address must be that endpoint's:
+ * Cilium's is_valid_lxc_src_ipv4() check ("Invalid source ip").
  */
 #define __MAGIC_FILE__ FILE_BPF_LXC
 
@@ -29,11 +30,19 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *skb)
 	ret = parse_ipv4(skb, &p);
 	if (ret < 0)
 		return send_drop_notify(skb, 0, 0, 0, 0, -ret, METRIC_EGRESS);
-	src_ep = lookup_ip4_endpoint(p.saddr);
-	if (!src_ep || (src_ep->flags & ENDPOINT_F_HOST))
+	{
+		__u32 ifindex = skb->ingress_ifindex;
+
+		src_ep = labkit_lxc_by_ifindex.lookup(&ifindex);
+	}
+	if (!src_ep)
 		return send_drop_notify(skb, 0, 0, 0, 0, DROP_INVALID_SIP, METRIC_EGRESS);
 	src_label = src_ep->sec_id;
 	src_id = src_ep->lxc_id;
+	/* is_valid_lxc_src_ipv4(): the endpoint's own address only (SECLABEL -> unknown) */
+	ep = lookup_ip4_endpoint(p.saddr);
+	if (!ep || ep->lxc_id != src_id)
+		return send_drop_notify(skb, src_id, src_label, 0, 0, DROP_INVALID_SIP, METRIC_EGRESS);
 
 #ifdef ENABLE_PER_PACKET_LB
 	/* __per_packet_lb_svc_xlate_4(): socket LB is off, so services are DNATed here. */

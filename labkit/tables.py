@@ -253,7 +253,7 @@ FLOWS = _schema(
     ("time", "datetime64[ns, UTC]", "event time"),
     ("node", S, "node_name"),
     ("verdict", S, "FORWARDED, DROPPED, TRACED, TRANSLATED, ..."),
-    ("drop_reason", S, "drop_reason_desc, '' if forwarded"),
+    ("drop_reason", S, "the drop reason as `cilium monitor` names it (from drop_reason_desc), '' if none"),
     ("proto", S, "TCP, UDP, ICMPv4"),
     ("src_ip", S, "IP.source"),
     ("src_xlated", S, "IP.source_xlated, '' if none"),

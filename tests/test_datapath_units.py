@@ -56,7 +56,7 @@ def test_ct_text_roundtrips_through_the_live_parser():
     out = fmt.ct_list(df)
     assert parse_bpf.parse_ct(out, "kind-worker").equals(df)
     assert out.splitlines()[0].endswith("BackendID=0 ") and out.splitlines()[0].startswith(
-        "TCP OUT 10.244.1.71:42278 -> 10.244.1.182:80 expires=16789 Packets=0 Bytes=0 RxFlagsSeen=0x12 "
+        "TCP OUT 10.244.1.71:42278 -> 10.244.1.182:80 expires=16789 Packets=0 Bytes=0 RxFlagsSeen=0x1b "
     )
     assert parse_bpf.parse_ct(fmt.ct_list(df, "json"), "kind-worker").equals(df)
 

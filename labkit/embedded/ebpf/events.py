@@ -265,7 +265,7 @@ class Cluster:
             if p.get("owner"):
                 doc["workloads"] = [{"name": p["owner"], "kind": "Deployment"}]
             return doc, (p["endpoint_id"] if local else 0)
-        ident = self.identity_of(ip, node) or datapath_identity
+        ident = self.identity_of(ip, node) or datapath_identity or (2 if ip else 0)
         doc = {"identity": ident} if ident else {}
         labels = RESERVED_LABELS.get(ident)
         if labels:

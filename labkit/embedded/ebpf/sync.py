@@ -73,15 +73,14 @@ def sync_node(m: NodeMaps, plan: Plan, node: str, links: dict[str, dict]) -> Non
     lxc = m.fd("cilium_lxc")
     for ip in (me.router_ip, me.ip):
         bpfsys.update(lxc, L.endpoint_key(ip), L.endpoint_info(0, 0, L.FLAG_HOST, None, None, 0))
+    by_ifindex = m.fd("labkit_lxc_by_ifindex")
     for p in plan.pods_on(node):
         f = links.get(p.key)
         if not f:
             continue
-        bpfsys.update(
-            lxc,
-            L.endpoint_key(p.ip),
-            L.endpoint_info(f["lxc_ifindex"], p.endpoint_id, 0, f["pod_mac"], f["lxc_mac"], p.identity),
-        )
+        info = L.endpoint_info(f["lxc_ifindex"], p.endpoint_id, 0, f["pod_mac"], f["lxc_mac"], p.identity)
+        bpfsys.update(lxc, L.endpoint_key(p.ip), info)
+        bpfsys.update(by_ifindex, struct.pack("=I", f["lxc_ifindex"]), info)
     # ipcache (pkg/ipcache: a remote node's addresses and pods carry its IP as tunnel
     # endpoint, the local ones 0.0.0.0; the node IP itself has none)
     ipc = m.fd("cilium_ipcache")

@@ -291,7 +291,7 @@ class DatapathView:
                 return node_identity(plan, node, nodes[ip])
             if ip in routers:
                 return 1 if routers[ip] == node else 6
-            return 2 if ip else 0  # 0.0.0.0/0: world
+            return 0  # not in the ipcache: the datapath's identity, else world (0.0.0.0/0)
 
         services = {}
         for s in plan.services:
