@@ -35,13 +35,11 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *skb)
 
 		src_ep = labkit_lxc_by_ifindex.lookup(&ifindex);
 	}
-	if (!src_ep)
-		return send_drop_notify(skb, 0, 0, 0, 0, DROP_INVALID_SIP, METRIC_EGRESS);
-	src_label = src_ep->sec_id;
-	src_id = src_ep->lxc_id;
+	src_label = src_ep ? src_ep->sec_id : 0;
+	src_id = src_ep ? src_ep->lxc_id : 0;
 	/* is_valid_lxc_src_ipv4(): the endpoint's own address only (SECLABEL -> unknown) */
 	ep = lookup_ip4_endpoint(p.saddr);
-	if (!ep || ep->lxc_id != src_id)
+	if (!src_ep || !ep || ep->lxc_id != src_id)
 		return send_drop_notify(skb, src_id, src_label, 0, 0, DROP_INVALID_SIP, METRIC_EGRESS);
 
 #ifdef ENABLE_PER_PACKET_LB

@@ -121,6 +121,21 @@ for _dt, _size in (
 ):
     assert _dt.itemsize == _size, (_dt, _size)
 
+# struct trace_sock_notify (bpf/lib/trace.h): Cilium's 38 bytes, then labkit's cpu and netns cookie
+TRACE_SOCK_NOTIFY = np.dtype(
+    [
+        ("type", "u1"),
+        ("xlate_point", "u1"),
+        ("dst_ip", "V16"),
+        ("dst_port", "<u2"),
+        ("sock_cookie", "<u8"),
+        ("cgroup_id", "<u8"),
+        ("l4_proto", "u1"),
+        ("flags", "u1"),
+        ("cpu", "<u4"),
+        ("netns_cookie", "<u8"),
+    ]
+)
 PROTO_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 0: "ANY"}
 PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ANY": 0}
 FLAG_HOST = 1
