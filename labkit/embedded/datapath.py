@@ -46,6 +46,7 @@ class EbpfDatapath:
     name = "ebpf"
     state_maps: tuple[str, ...] = (
         "cilium_lxc",
+        "labkit_lxc_by_ifindex",
         "cilium_ipcache",
         "cilium_lb4_services_v2",
         "cilium_lb4_backends_v3",
