@@ -140,8 +140,10 @@ class MapsReader(Protocol):
 
     def text(self, what: str, *, output: str = "text", time_diff: bool = False) -> str:
         """What `cilium bpf <what> list` (``what`` in endpoints, ct, nat, lb, ipcache,
-        metrics) or `cilium service list` ("services") prints; ``output`` "text" or "json";
-        ``time_diff``: CT lifetimes as remaining seconds (``-d``)."""
+        metrics), `cilium service list` ("services"), `cilium endpoint list`
+        ("endpoint-list"), `cilium identity list` ("identities"), `cilium status`
+        ("status", "status-verbose") or `cilium version` ("version") prints; ``output``
+        "text" or "json"; ``time_diff``: CT lifetimes as remaining seconds (``-d``)."""
         ...
 
 
@@ -226,10 +228,12 @@ class Backend(Protocol):
         json: bool = False,
         seconds: float | None = None,
         duration: float | None = None,
+        verbose: bool = False,
     ) -> Iterator[str]:
         """What `cilium monitor` prints, line by line (the banner first); ``seconds``:
         the events of the last seconds, then stop; else follow for ``duration`` (None:
-        until interrupted)."""
+        until interrupted); ``verbose``: as `cilium monitor -v` (socket-LB trace-sock
+        lines too)."""
         ...
 
     def flows(

@@ -254,6 +254,33 @@ def existing() -> list[NetNS]:
         return []
 
 
+CLONE_NEWUTS = 0x04000000
+
+
+def own_hostname(name: str) -> Callable[[], None]:
+    """A preexec function that gives the child a UTS namespace of its own whose hostname
+    is ``name`` (a node's or pod's), so `hostname` in a node or pod prints its name. The
+    host's hostname is never changed: the new namespace is the child's alone."""
+    raw = name.encode()
+
+    def _uts() -> None:
+        if _libc.unshare(CLONE_NEWUTS) == 0:
+            _libc.sethostname(raw, len(raw))
+
+    return _uts
+
+
+def preexec(*fns: Callable[[], None] | None) -> Callable[[], None]:
+    """One preexec function that runs ``fns`` in order (None entries skipped)."""
+    todo = [f for f in fns if f is not None]
+
+    def _all() -> None:
+        for f in todo:
+            f()
+
+    return _all
+
+
 def join_cgroup(cgroup: Path | None) -> Callable[[], None] | None:
     """A preexec function that moves the child into ``cgroup`` before it execs."""
     if cgroup is None:

@@ -7,6 +7,12 @@ sequential, so students do not read meaning into .2, .3, .4.
 
 ``extend`` adds manifests to an existing plan (``apply`` on a running lab) without moving
 anything that is already placed; applying the same objects again changes nothing.
+
+``initial`` also lays out the control plane that kind and a Cilium install with the
+blog's values bring (``controlplane.py``): the ``kubernetes`` service on the first
+service address (443 -> the control-plane node's 6443), ``kube-dns`` on the tenth with two
+CoreDNS pods, the Hubble services and pods the values enable; so ``service list``,
+``bpf lb list`` and DNS look like a real cluster's before any manifest is applied.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class NodePlan:
     mac: str
     pod_cidr: str
     router_ip: str
+    host_endpoint_id: int = 0  # Cilium's host endpoint (reserved:host) on this node
 
 
 @dataclass
@@ -92,12 +99,30 @@ class ServicePlan:
     cluster_ip: str
     ports: list[dict]  # {port, target_port, protocol, name}
     selector: dict[str, str]
-    id: int  # service / rev-NAT id
+    id: int  # service / rev-NAT id of the first port; port i has id + i (one per frontend)
     spec_key: str
+    # Backends of a service without selector (the API server): [{"ip", "node"}]
+    endpoints: list[dict] = field(default_factory=list)
+    # internalTrafficPolicy=Local: each node's frontend has only that node's backends
+    internal_local: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def port_ids(self) -> list[int]:
+        """The service id (rev-NAT id) of each port: Cilium gives every frontend its own."""
+        return [self.id + i for i in range(len(self.ports))]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One backend address of a service: a pod, or a node (host network)."""
+
+    ip: str
+    node: str
+    pod: str = ""  # namespace/name when the backend is a pod
 
 
 @dataclass
@@ -121,6 +146,7 @@ class Plan:
         return [p for p in self.pods if p.node == node]
 
     def backends(self, svc: ServicePlan) -> list[PodPlan]:
+        """The pods a service's selector selects."""
         return [
             p
             for p in self.pods
@@ -128,6 +154,21 @@ class Plan:
             and svc.selector
             and all(p.labels.get(k) == v for k, v in svc.selector.items())
         ]
+
+    def endpoints(self, svc: ServicePlan, node: str | None = None) -> list[Backend]:
+        """Every backend address of ``svc`` (its EndpointSlice); for an
+        internalTrafficPolicy=Local service seen from ``node``, only that node's."""
+        out = [Backend(e["ip"], e["node"]) for e in svc.endpoints]
+        out += [Backend(p.ip, p.node, p.key) for p in self.backends(svc)]
+        if svc.internal_local and node is not None:
+            out = [b for b in out if b.node == node]
+        return out
+
+    def service(self, namespace: str, name: str) -> ServicePlan | None:
+        return next((s for s in self.services if s.namespace == namespace and s.name == name), None)
+
+    def control_plane(self) -> NodePlan:
+        return next((n for n in self.nodes if n.role == "control-plane"), self.nodes[0])
 
     # ---- (de)serialisation for the state file
     def to_dict(self) -> dict:
@@ -253,7 +294,7 @@ def _place(plan: Plan, spec: PodSpec, used_ips: set[str], idents: dict) -> list[
             used_ips,
             f"pod {spec.namespace}/{name} on {node}",
         )
-        taken_ep = {p.endpoint_id for p in plan.pods_on(node)}
+        taken_ep = {p.endpoint_id for p in plan.pods_on(node)} | {n.host_endpoint_id}
         ep = next(
             1 + (_h("ep", node, spec.namespace, name) + i) % MAX_ENDPOINT_ID
             for i in range(MAX_ENDPOINT_ID)
@@ -306,6 +347,11 @@ def _schedule(plan: Plan, spec: PodSpec, name: str) -> str:
     return min(candidates)[3]
 
 
+def next_service_id(plan: Plan) -> int:
+    """Cilium numbers frontends in the order it learns them: one id per service port."""
+    return max((max(s.port_ids(), default=s.id) for s in plan.services), default=0) + 1
+
+
 def _add_service(plan: Plan, svc: ServiceSpec) -> str:
     key = _spec_key(svc)
     for s in plan.services:
@@ -327,7 +373,7 @@ def _add_service(plan: Plan, svc: ServiceSpec) -> str:
         ip = svc.cluster_ip
     else:
         ip = _pick(net, _h("svc", svc.namespace, svc.name), used, f"service {svc.name}")
-    sid = max((s.id for s in plan.services), default=1) + 1  # id 1: the kubernetes service
+    sid = next_service_id(plan)
     plan.services.append(
         ServicePlan(
             svc.namespace,
@@ -338,6 +384,119 @@ def _add_service(plan: Plan, svc: ServiceSpec) -> str:
             dict(svc.selector),
             sid,
             key,
+            labels=dict(svc.labels),
         )
     )
     return f"service/{svc.name} created"
+
+
+# ---------------------------------------------------------------------------- control plane
+# What kind and `helm install cilium` with the blog's values put in every cluster before the
+# first manifest: objects and names as they are there (kind v0.2x with Kubernetes 1.32,
+# Cilium 1.17). Their addresses come from the cluster's own subnets, so another cluster
+# directory gets its own.
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
+HUBBLE_RELAY_IMAGE = "quay.io/cilium/hubble-relay:v1.17.6"
+HUBBLE_UI_IMAGE = "quay.io/cilium/hubble-ui:v0.13.2"
+API_SERVER_PORT = 6443  # kube-apiserver --secure-port on the control-plane node
+HUBBLE_PEER_PORT = 4244  # each agent's Hubble server (hostNetwork)
+DNS_DOMAIN = "cluster.local"
+
+
+def with_control_plane(plan: Plan, *, hubble: bool = True, relay: bool = True, ui: bool = True) -> Plan:
+    """``plan`` (nodes only) plus the control plane's namespaces, services and pods.
+
+    Services in the order Cilium learns them (so their ids are 1, 2, ...): ``kubernetes``
+    (first service address, 443 -> the control plane's API server on 6443), ``kube-dns``
+    (tenth address; 53/UDP, 53/TCP, 9153/TCP -> two CoreDNS pods on the control plane),
+    then with Hubble on: ``hubble-peer`` (443 -> every agent's 4244, internalTrafficPolicy
+    Local), ``hubble-relay`` (80 -> 4245) and ``hubble-ui`` (80 -> 8081) with their pods.
+    """
+    new = Plan.from_dict(plan.to_dict())
+    for n in new.nodes:
+        n.host_endpoint_id = 1 + _h("host-endpoint", n.name) % MAX_ENDPOINT_ID
+    for ns in ("default", "kube-system"):
+        if ns not in new.namespaces:
+            new.namespaces.append(ns)
+    net = ipaddress.IPv4Network(new.service_subnet)
+    cp = new.control_plane()
+    workers = [n for n in new.nodes if n.role != "control-plane"] or [cp]
+
+    def service(namespace: str, name: str, ip: str, ports: list[tuple[int, int, str, str]], **kw) -> None:
+        rows = [{"port": p, "target_port": t, "protocol": proto, "name": pname} for p, t, proto, pname in ports]
+        key = hashlib.sha256(repr((namespace, name, ip, rows, sorted(kw.items()))).encode()).hexdigest()[:16]
+        new.services.append(
+            ServicePlan(
+                namespace, name, "ClusterIP", ip, rows, dict(kw.pop("selector", {})), next_service_id(new), key, **kw
+            )
+        )
+
+    service(
+        "default",
+        "kubernetes",
+        str(net.network_address + 1),
+        [(443, API_SERVER_PORT, "TCP", "https")],
+        endpoints=[{"ip": cp.ip, "node": cp.name}],
+        labels={"component": "apiserver", "provider": "kubernetes"},
+    )
+    dns_labels = {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}
+    service(
+        "kube-system",
+        "kube-dns",
+        str(net.network_address + 10),
+        [(53, 53, "UDP", "dns"), (53, 53, "TCP", "dns-tcp"), (9153, 9153, "TCP", "metrics")],
+        selector={"k8s-app": "kube-dns"},
+        labels=dns_labels,
+    )
+    pods = [
+        PodSpec(
+            "kube-system",
+            "coredns",
+            (("k8s-app", "kube-dns"),),
+            COREDNS_IMAGE,
+            "coredns",
+            53,
+            cp.name,
+            True,
+            owner="coredns",
+            replicas=2,
+        )
+    ]
+    used = {s.cluster_ip for s in new.services}
+    if hubble:
+        service(
+            "kube-system",
+            "hubble-peer",
+            _pick(net, _h("svc", "kube-system", "hubble-peer"), set(used), "service hubble-peer"),
+            [(443, HUBBLE_PEER_PORT, "TCP", "peer-service")],
+            endpoints=[{"ip": n.ip, "node": n.name} for n in new.nodes],
+            internal_local=True,
+            labels={
+                "app.kubernetes.io/name": "hubble-peer",
+                "app.kubernetes.io/part-of": "cilium",
+                "k8s-app": "cilium",
+            },
+        )
+    for name, on, port, image in (
+        ("hubble-relay", relay, 4245, HUBBLE_RELAY_IMAGE),
+        ("hubble-ui", ui, 8081, HUBBLE_UI_IMAGE),
+    ):
+        if not (hubble and on):
+            continue
+        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "cilium", "k8s-app": name}
+        used = {s.cluster_ip for s in new.services}
+        service(
+            "kube-system",
+            name,
+            _pick(net, _h("svc", "kube-system", name), set(used), f"service {name}"),
+            [(80, port, "TCP", "grpc" if name == "hubble-relay" else "http")],
+            selector={"k8s-app": name},
+            labels=labels,
+        )
+        if name == "hubble-ui":
+            new.services[-1].type = "NodePort"  # hubble.ui.service.type; the NodePort frontends are not modelled
+        pods.append(
+            PodSpec("kube-system", name, tuple(sorted(labels.items())), image, name, port, workers[-1].name, owner=name)
+        )
+    new, _ = extend(new, Manifests(pods=pods))
+    return new

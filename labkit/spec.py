@@ -82,6 +82,9 @@ class DatapathSpec:
     kube_proxy_replacement: bool
     socket_lb: bool  # socketLB.enabled (defaults to kubeProxyReplacement)
     bpf_masquerade: bool  # bpf.masquerade
+    hubble: bool = False  # hubble.enabled: the hubble-peer service
+    hubble_relay: bool = False  # hubble.relay.enabled
+    hubble_ui: bool = False  # hubble.ui.enabled
 
 
 @dataclass(frozen=True)
@@ -455,6 +458,9 @@ def load_values(
         kube_proxy_replacement=kpr,
         socket_lb=flag("socketLB.enabled", kpr),
         bpf_masquerade=masq,
+        hubble=flag("hubble.enabled", True),
+        hubble_relay=flag("hubble.enabled", True) and flag("hubble.relay.enabled", False),
+        hubble_ui=flag("hubble.enabled", True) and flag("hubble.ui.enabled", False),
     )
 
 

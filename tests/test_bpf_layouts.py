@@ -38,10 +38,11 @@ DTYPES: dict[str, np.dtype] = {
     "metrics_value": L.METRICS_VALUE,
     "node_config": L.NODE_CONFIG,
     "trace_notify": events.NOTIFY,
+    "trace_sock_notify": L.TRACE_SOCK_NOTIFY,
 }
 INTERNAL = {"lk_pkt"}  # the programs' own view of a packet: never in a map
 # C field -> dtype field, where the reader names it for what it carries
-ALIASES = {"trace_notify": {"orig_pad1": "line", "orig_pad2": "file", "orig_pad3": "pad3"}}
+ALIASES = {"trace_notify": {"orig_pad1": "line", "orig_pad2": "file", "orig_pad3": "cpu"}}
 PADDING = re.compile(r"^(pad\d*|reserved\d*|unused)$")
 
 
@@ -118,8 +119,8 @@ def test_packers_write_what_the_dtypes_read():
     assert (L.ips([key["ip4"]]), key["family"]) == (["10.244.1.182"], 1)
     ipc = np.frombuffer(L.ipcache_key("10.244.2.0/24"), L.IPCACHE_KEY)[0]
     assert (ipc["prefixlen"], L.ips([ipc["ip4"]]), ipc["family"]) == (32 + 24, ["10.244.2.0"], 1)
-    val = np.frombuffer(L.ipcache_value(6, "172.18.0.4", skip_tunnel=True), L.IPCACHE_VALUE)[0]
-    assert (val["sec_identity"], L.ips([val["tunnel_endpoint"]]), val["flags"]) == (6, ["172.18.0.4"], 1)
+    val = np.frombuffer(L.ipcache_value(6, "172.18.0.4"), L.IPCACHE_VALUE)[0]
+    assert (val["sec_identity"], L.ips([val["tunnel_endpoint"]]), val["flags"]) == (6, ["172.18.0.4"], 0)
     lbk = np.frombuffer(L.lb4_key("10.96.92.233", 80, "TCP", 2), L.LB4_KEY)[0]
     assert (L.ips([lbk["address"]]), lbk["dport"], lbk["backend_slot"], lbk["proto"]) == (["10.96.92.233"], 80, 2, 6)
     svc = np.frombuffer(L.lb4_service(12, 2, 7), L.LB4_SERVICE)[0]

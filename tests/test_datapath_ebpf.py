@@ -103,7 +103,7 @@ def test_endpoint_map_matches_the_interfaces(lab, pods):
 
 # ------------------------------------------------------------------ d. socket LB
 def test_socket_lb_clusterip_never_on_the_wire(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     c = pods["client"]
     points = ["client-pod:eth0", "kind-worker:*", "kind-worker2:eth0"]
     for url in ("http://webpod", f"http://{svc.cluster_ip}"):
@@ -117,20 +117,20 @@ def test_socket_lb_clusterip_never_on_the_wire(lab, pods):
 
 
 def test_socket_lb_getpeername_shows_the_clusterip(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     out = lab.pod("client-pod").sh(py(PEERNAME, svc.cluster_ip, "80"))
     assert out.strip() == f"{svc.cluster_ip}:80"
 
 
 def test_socket_lb_uses_both_backends(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     out = lab.pod("client-pod").sh(py(HTTP_MANY, f"http://{svc.cluster_ip}", "30"))
     seen = {line.split(" ", 1)[1] for line in out.splitlines()}
     assert seen == {f"Hostname: {pods['web_same_name']}", f"Hostname: {pods['web_remote_name']}"}
 
 
 def test_socket_lb_ct_both_directions_revnat_zero_no_nat(lab, pods):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     c, w = pods["client"], pods["web_same"]
     for node in ("kind-worker", "kind-worker2"):
         lab.maps(node).flush("ct")
@@ -216,7 +216,9 @@ def test_monitor_lines_and_flows_show_both_directions(lab, pods):
     web_key = f"native/{pods['web_same_name']}"
     fwd = fl[(fl.src_pod == "native/client-pod") & (fl.dst_pod == web_key)]
     rev = fl[(fl.src_pod == web_key) & (fl.dst_pod == "native/client-pod")]
-    assert (fwd.traffic_direction == "INGRESS").all() and not fwd.is_reply.any()
+    # pkg/hubble/parser/threefour decodeTrafficDirection: a to-endpoint trace carries orig-ip
+    # ("isSNATed"), so Hubble calls both directions EGRESS; is_reply tells them apart
+    assert (fwd.traffic_direction == "EGRESS").all() and not fwd.is_reply.any()
     assert (rev.traffic_direction == "EGRESS").all() and rev.is_reply.all()
     assert "TCP Flags: SYN" in set(fwd.summary) and "TCP Flags: SYN, ACK" in set(rev.summary)
 
@@ -260,13 +262,13 @@ def test_cli_monitor_follows_new_events(lab, pods):
             "--to",
             str(w.endpoint_id),
             "--seconds",
-            "4",
+            "8",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    time.sleep(4)  # the CLI follows from when it has started (imports take a while on a loaded machine)
     curl(lab, f"http://{w.ip}")
     out, err = mon.communicate(timeout=20)
     assert "Press Ctrl-C to quit" in err
@@ -274,13 +276,11 @@ def test_cli_monitor_follows_new_events(lab, pods):
 
 
 # ------------------------------------------------------------------ h/i. metrics and drops
-def test_drops_are_counted_and_traced_with_a_reason(lab, pods):
-    svc = lab.services.iloc[0]
+def test_metrics_count_every_hook_as_cilium(lab, pods):
+    """_update_trace_metrics(): to-endpoint INGRESS Success, to-network EGRESS Success,
+    from-network INGRESS Interface; local delivery an EGRESS Success of its own."""
     before = lab.maps("kind-worker").metrics()
-    t0 = time.time()
-    r = lab.pod("client-pod").run(["curl", "-s", "--max-time", "2", f"http://{svc.cluster_ip}:81"])
-    assert r.returncode != 0  # no service on port 81: nothing answers
-    time.sleep(0.3)
+    curl(lab, f"http://{pods['web_remote'].ip}")
     after = lab.maps("kind-worker").metrics()
     tables.METRICS.check(after)
 
@@ -288,13 +288,9 @@ def test_drops_are_counted_and_traced_with_a_reason(lab, pods):
         m = df[(df.reason == reason) & (df.direction == direction)]
         return int(m.packets.sum())
 
-    assert count(after, "Is a ClusterIP", "EGRESS") > count(before, "Is a ClusterIP", "EGRESS")
-    assert count(after, "Forwarded", "EGRESS") > 0 and count(after, "Forwarded", "INGRESS") > 0
-    ev = lab.monitor("kind-worker", seconds=time.time() - t0 + 0.5)
-    drops = ev[ev.type == "drop"]
-    assert len(drops) and set(drops.drop_reason) == {"Is a ClusterIP"}
-    assert drops.iloc[0].line.startswith("xx drop (Is a ClusterIP) flow ")
-    assert f"identity {pods['client'].identity}->" in drops.iloc[0].line
+    for reason, direction in (("Success", "EGRESS"), ("Success", "INGRESS"), ("Interface", "INGRESS")):
+        assert count(after, reason, direction) > count(before, reason, direction), (reason, direction)
+    assert "Forwarded" not in set(after.reason)
 
 
 def test_spoofed_source_is_dropped_as_invalid_source_ip(lab, pods):

@@ -22,7 +22,7 @@ def lab():
 
 
 def test_tc_lb_dnat_svc_entry_and_revnat(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     pods = lab.pods.set_index("name")
     c = pods.loc["client-pod"]
     for node in ("kind-worker", "kind-worker2"):
@@ -55,8 +55,23 @@ def test_tc_lb_dnat_svc_entry_and_revnat(lab):
 
 
 def test_tc_lb_peername_is_the_clusterip_too(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     assert lab.pod("client-pod").sh(py(PEERNAME, svc.cluster_ip, "80")).strip() == f"{svc.cluster_ip}:80"
     ev = lab.monitor("kind-worker", seconds=10)
     replies = ev[(ev.observation_point == "to-endpoint") & (ev.src_ip == svc.cluster_ip)]
     assert len(replies) and (replies.orig_ip != svc.cluster_ip).all()  # orig-ip: the backend
+
+
+def test_a_closed_service_entry_closes_both_ways_and_expires_soon(lab):
+    """__ct_lookup() ACTION_CLOSE on a CT_SERVICE entry: it sees one direction only, so a
+    FIN sets both closing bits, and a fully closed entry gets CT_CLOSE_TIMEOUT (10 s)."""
+    import time
+
+    svc = lab.services.set_index("name").loc["webpod"]
+    lab.maps("kind-worker").flush("ct")
+    lab.pod("client-pod").sh(["curl", "-s", "--max-time", "5", "-o", "/dev/null", f"http://{svc.cluster_ip}"])
+    time.sleep(0.3)
+    ct = lab.maps("kind-worker").ct()
+    entry = ct[(ct.direction == "SVC") & (ct.dst_ip == svc.cluster_ip)].iloc[0]
+    assert {"RxClosing", "TxClosing"} <= set(entry.flag_names.split())
+    assert 0 < entry.expires - time.monotonic() <= 10.5

@@ -10,8 +10,8 @@ import pandas as pd
 
 from labkit import tables
 from labkit.cilium import text as fmt
+from labkit.cilium.monitor import connection_summary, dissect
 from labkit.embedded.ebpf import source
-from labkit.embedded.ebpf.events import connection_summary, dissect
 from labkit.live import parse_bpf
 
 FIX = Path(__file__).parent / "fixtures" / "live" / "cilium"
@@ -56,7 +56,7 @@ def test_ct_text_roundtrips_through_the_live_parser():
     out = fmt.ct_list(df)
     assert parse_bpf.parse_ct(out, "kind-worker").equals(df)
     assert out.splitlines()[0].endswith("BackendID=0 ") and out.splitlines()[0].startswith(
-        "TCP OUT 10.244.1.71:42278 -> 10.244.1.182:80 expires=16789 Packets=0 Bytes=0 RxFlagsSeen=0x12 "
+        "TCP OUT 10.244.1.71:42278 -> 10.244.1.182:80 expires=16789 Packets=0 Bytes=0 RxFlagsSeen=0x1b "
     )
     assert parse_bpf.parse_ct(fmt.ct_list(df, "json"), "kind-worker").equals(df)
 
@@ -78,11 +78,30 @@ def test_nat_lb_ipcache_service_text_parse_back():
 
 def test_metrics_text_has_cilium_columns():
     raw = pd.DataFrame(
-        [{"reason": "Forwarded", "direction": "EGRESS", "packets": 3, "bytes": 180, "line": 63, "file": "bpf_lxc.c"}]
+        [
+            {"reason": "Success", "direction": "INGRESS", "packets": 3, "bytes": 180, "line": 63, "file": "bpf_lxc.c"},
+            {
+                "reason": "Interface",
+                "direction": "INGRESS",
+                "packets": 12,
+                "bytes": 900,
+                "line": 33,
+                "file": "bpf_host.c",
+            },
+            {"reason": "Success", "direction": "EGRESS", "packets": 10, "bytes": 800, "line": 54, "file": "bpf_lxc.c"},
+        ]
     )
     text = fmt.metrics_list(raw)
-    assert text.splitlines()[0].split() == ["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]
-    assert len(parse_bpf.parse_metrics(text, "n")) == 1
+    lines = text.splitlines()
+    assert lines[0].split() == ["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]
+    # bpf_metrics_list.go sorts rows as strings, column by column
+    assert [ln.split()[:2] for ln in lines[1:]] == [
+        ["Interface", "INGRESS"],
+        ["Success", "EGRESS"],
+        ["Success", "INGRESS"],
+    ]
+    assert not lines[-1].endswith(" ")  # the last column is not padded
+    assert len(parse_bpf.parse_metrics(text, "n")) == 3
 
 
 def test_connection_summary_like_cilium():

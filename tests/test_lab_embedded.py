@@ -30,7 +30,7 @@ def _curl(lab, src: str, url: str) -> str:
 def test_tables_describe_the_kernel(lab):
     nodes, pods = lab.nodes, lab.pods
     assert list(nodes.name) == ["kind-control-plane", "kind-worker", "kind-worker2"]
-    assert len(pods) == 4
+    assert len(pods[pods.namespace == "native"]) == 4 and set(pods.namespace) == {"native", "kube-system"}
     for p in pods.itertuples():
         link = json.loads(lab.node(p.node).sh(["ip", "-j", "link", "show", p.lxc]))[0]
         assert (link["ifindex"], link["address"]) == (p.lxc_ifindex, p.lxc_mac)
@@ -75,7 +75,7 @@ def test_client_reaches_both_webpods_and_across_nodes(lab):
 
 
 def test_names_resolve_in_pods(lab):
-    svc = lab.services.iloc[0]
+    svc = lab.services.set_index("name").loc["webpod"]
     for name in ("webpod", "webpod.native.svc.cluster.local"):
         assert lab.pod("client-pod").sh(["getent", "hosts", name]).split()[0] == svc.cluster_ip
     web_ip = svc.backends.split(",")[0].split(":")[0]
@@ -87,8 +87,13 @@ def test_names_resolve_in_pods(lab):
 
 def test_workloads_run_in_their_pod_and_node_cgroup(lab):
     from labkit.embedded import processes, state
+    from labkit.embedded.controlplane import CGROUP, CONTROL_PLANE_DAEMONS
 
     st = state.load(lab.backend.names)
+    control = {d.name: d.pid for d in processes.daemons(lab.backend.names) if d.name in CONTROL_PLANE_DAEMONS}
+    assert sorted(control) == sorted(CONTROL_PLANE_DAEMONS)
+    for pid in control.values():  # the API server and CoreDNS stand-ins: a cgroup of their own
+        assert f"/labkit/{lab.name}/{CGROUP}" in open(f"/proc/{pid}/cgroup").read()
     workloads = {d.name: d.pid for d in processes.daemons(lab.backend.names) if d.name.startswith("pod.")}
     pods = [p for p in st.plan.pods if p.app == "whoami"]
     assert sorted(workloads) == sorted(processes.pod_daemon_name(p) for p in pods)
@@ -110,7 +115,7 @@ def test_exec_exit_code_passes_through_cli(lab):
     r = subprocess.run(
         [sys.executable, "-m", "labkit.cli", "status", "--lab", lab.name, "-o", "json"], capture_output=True, text=True
     )
-    assert r.returncode == 0 and len(json.loads(r.stdout)["pods"]) == 4
+    assert r.returncode == 0 and len(json.loads(r.stdout)["pods"]) == len(lab.pods)
 
 
 def test_bad_apply_changes_nothing(lab, tmp_path):

@@ -146,7 +146,7 @@ def test_maps_exact_commands_and_values(be, fakes):
     assert m.nat()["dst_port"].tolist() == [443, 34178]
     assert m.lb().query("frontend_ip == '10.96.92.233'")["slot"].tolist() == [0, 2, 1]
     assert m.ipcache().query("prefix == '10.244.3.135/32'")["tunnel_endpoint"].item() == "172.17.0.2"
-    assert m.metrics()["packets"].sum() == 1366 + 22 + 1290 + 3 + 7
+    assert m.metrics()["packets"].sum() == 774 + 1 + 1522 + 22 + 38 + 58
     assert m.text("ct", output="json").lstrip().startswith("[")
     assert fakes.calls()[-1] == AGENT + ["cilium-dbg", "bpf", "ct", "list", "global", "-o", "json"]
 
@@ -181,7 +181,7 @@ def test_monitor(be, fakes):
 
 def test_flows_from_every_node(be, fakes):
     fl = be.flows()
-    assert len(fl) == 6 and fl["time"].is_monotonic_increasing
+    assert len(fl) == 8 and fl["time"].is_monotonic_increasing
     hubble = [c for c in fakes.calls() if "hubble" in c]
     assert len(hubble) == 3
     assert hubble[1] == AGENT + ["hubble", "observe", "-o", "json", "--last", "1000"]

@@ -99,19 +99,22 @@ def test_ct_v117_same_node_both_directions():
         dst_ip="10.244.1.182",
         dst_port=80,
         related=False,
-        expires=16789,
+        expires=16789,  # a closed connection: LastRxReport + CT_CLOSE_TIMEOUT (10 s)
         packets=0,
         bytes=0,
-        rx_flags_seen=0x12,
-        tx_flags_seen=0x02,
-        flags=0,
-        flag_names="",
+        rx_flags_seen=0x1B,
+        tx_flags_seen=0x1B,
+        flags=0x13,
+        flag_names="RxClosing TxClosing SeenNonSyn",
         rev_nat=0,
         src_identity=30542,
         ifindex=0,
         backend_id=0,
     )
     assert (df["rev_nat"] == 0).all()  # the blog's observation: no reverse NAT
+    icmp = rec(df, proto="ICMP", direction="OUT")
+    assert icmp["src_port"] == 29339 and icmp["dst_port"] == 0  # the echo id in the source-port slot
+    assert icmp["expires"] == 16791 + 60  # CT_CONNECTION_LIFETIME_NONTCP
 
 
 def test_ct_v115_old_counters_are_summed():
@@ -168,7 +171,7 @@ def test_ct_json_raw_byte_order():
         "10.244.1.182",
         80,
     )
-    assert (out["rx_flags_seen"], out["tx_flags_seen"], out["expires"], out["src_identity"]) == (18, 2, 16789, 30542)
+    assert (out["rx_flags_seen"], out["tx_flags_seen"], out["expires"], out["src_identity"]) == (27, 27, 16789, 30542)
     svc = rec(df, direction="SVC")
     assert (svc["src_ip"], svc["src_port"], svc["dst_ip"], svc["dst_port"], svc["rev_nat"], svc["backend_id"]) == (
         "10.244.1.71",
@@ -327,7 +330,7 @@ def test_service_list_text_and_json():
 def test_ipcache_text_and_json():
     df = parse_ipcache(text("ipcache-list.txt"), "kind-worker")
     IPCACHE.check(df)
-    assert len(df) == 5
+    assert len(df) == 7
     remote = rec(df, prefix="10.244.3.135/32")
     assert remote == dict(
         node="kind-worker",
@@ -338,7 +341,9 @@ def test_ipcache_text_and_json():
         flags="<none>",
     )
     assert rec(df, prefix="0.0.0.0/0")["identity"] == 2
-    assert rec(df, prefix="172.17.0.2/32")["flags"] == "skiptunnel"
+    assert set(df["flags"]) == {"<none>"}  # Cilium 1.17 sets no ipcache flags
+    assert rec(df, prefix="10.244.3.52/32")["tunnel_endpoint"] == "172.17.0.2"  # a remote router IP
+    assert rec(df, prefix="172.17.0.3/32")["identity"] == 7  # the API server's node
     j = parse_ipcache(text("ipcache-list.json"), "kind-worker")
     IPCACHE.check(j)
     assert rec(j, prefix="10.244.1.71/32")["identity"] == 30542
@@ -350,17 +355,17 @@ def test_ipcache_text_and_json():
 def test_metrics_text_sums_per_reason_and_direction():
     df = parse_metrics(text("metrics-list.txt"), "kind-worker")
     METRICS.check(df)
-    assert rec(df, reason="Forwarded", direction="EGRESS") == dict(
-        node="kind-worker", reason="Forwarded", direction="EGRESS", packets=1388, bytes=125906
+    assert rec(df, reason="Success", direction="EGRESS") == dict(
+        node="kind-worker", reason="Success", direction="EGRESS", packets=1582, bytes=215974
     )
-    assert rec(df, reason="Policy denied")["packets"] == 3
-    assert rec(df, reason="Unsupported L3 protocol")["direction"] == "EGRESS"
+    assert rec(df, reason="Interface")["direction"] == "INGRESS"
+    assert rec(df, reason="Invalid source ip")["packets"] == 1
     assert len(df) == 4
 
 
 def test_metrics_json():
     df = parse_metrics(text("metrics-list.json"), "n")
     METRICS.check(df)
-    assert rec(df, reason="Forwarded")["packets"] == 1388
-    assert rec(df, reason="Policy denied")["direction"] == "INGRESS"
+    assert rec(df, reason="Success")["packets"] == 1560
+    assert rec(df, reason="Invalid source ip")["direction"] == "EGRESS"
     METRICS.check(parse_metrics("", "n"))

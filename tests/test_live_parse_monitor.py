@@ -110,7 +110,7 @@ def test_identity_names():
 def test_hubble_flows():
     df = parse_flows(text("hubble-observe.jsonl"))
     FLOWS.check(df)
-    assert len(df) == 6  # lost_events line skipped
+    assert len(df) == 8  # lost_events line skipped
     syn = df.iloc[0].to_dict()
     assert syn["time"] == pd.Timestamp("2025-08-02T07:00:54.904025113Z")
     for k, v in dict(
@@ -128,8 +128,9 @@ def test_hubble_flows():
         dst_pod="native/webpod-697b545f57-tdbfg",
         src_identity=30542,
         dst_identity=32693,
-        traffic_direction="INGRESS",
+        traffic_direction="EGRESS",  # orig-ip is set on to-endpoint traces (threefour's isSNATed)
         observation_point="TO_ENDPOINT",
+        type="to-endpoint",
         trace_reason="NEW",
         is_reply=False,
         ifname="lxc49626b6ed5ee",
@@ -141,7 +142,22 @@ def test_hubble_flows():
     assert df.iloc[3]["src_xlated"] == "10.96.92.233"
     icmp = df.iloc[4]
     assert icmp["proto"] == "ICMPv4" and pd.isna(icmp["src_port"]) and icmp["tcp_flags"] == ""
-    drop = df.iloc[5]  # hubble's own printer test line
+    spoofed = df.iloc[5]
+    assert (spoofed["verdict"], spoofed["type"], spoofed["drop_reason"]) == (
+        "DROPPED",
+        "Invalid source ip",
+        "Invalid source ip",
+    )
+    assert pd.isna(spoofed["is_reply"]) and spoofed["traffic_direction"] == "INGRESS"
+    sock = df.iloc[6]
+    assert (sock["type"], sock["verdict"], sock["dst_ip"], sock["dst_port"]) == (
+        "pre-xlate-fwd",
+        "TRACED",
+        "10.96.92.233",
+        80,
+    )
+    assert df.iloc[4]["time"] == pd.Timestamp("2025-08-02T07:00:56Z")  # protojson: no fraction at all
+    drop = df.iloc[7]  # hubble's own printer test line
     assert (drop["verdict"], drop["node"], drop["src_identity"], drop["src_pod"]) == ("DROPPED", "k8s1", 4, "")
     assert drop["is_reply"] == False and drop["traffic_direction"] == "TRAFFIC_DIRECTION_UNKNOWN"  # noqa: E712
 

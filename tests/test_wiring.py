@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from labkit import plan as planning
@@ -45,15 +47,24 @@ def test_pod_commands_like_cilium(lab_plan):
     ]
 
 
-def test_hosts_give_service_and_reverse_pod_names(lab_plan):
-    client = next(p for p in lab_plan.pods if p.name == "client-pod")
-    (svc,) = lab_plan.services
-    text = hosts.pod_hosts(lab_plan, client)
-    assert f"{svc.cluster_ip}\twebpod.native.svc.cluster.local webpod.native.svc webpod.native webpod" in text
-    for web in lab_plan.backends(svc):
-        dashed = web.ip.replace(".", "-")
-        assert f"{web.ip}\t{dashed}.webpod.native.svc.cluster.local" in text
-    assert "search native.svc.cluster.local" in hosts.pod_resolv(client)
+def test_pods_resolve_through_kube_dns_with_search_domains(lab_plan):
+    plan = planning.with_control_plane(lab_plan)
+    client = next(p for p in plan.pods if p.name == "client-pod")
+    resolv = hosts.pod_resolv(plan, client)
+    assert resolv == (
+        "search native.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+    )
+    assert hosts.pod_hosts(client).endswith(f"{client.ip}\tclient-pod\n")  # the kubelet's hosts file: no services
+    z = hosts.zone(plan)
+    web = plan.service("native", "webpod")
+    assert z["a"]["webpod.native.svc.cluster.local."] == [web.cluster_ip]
+    assert z["a"]["kubernetes.default.svc.cluster.local."] == ["10.96.0.1"]
+    for b in plan.endpoints(web):
+        dashed = b.ip.replace(".", "-")
+        name = f"{dashed}.webpod.native.svc.cluster.local."
+        assert z["a"][name] == [b.ip]
+        assert name in z["ptr"][ipaddress.IPv4Address(b.ip).reverse_pointer + "."]
+    assert z["upstream_a"]["kind-worker."] == plan.node("kind-worker").ip
 
 
 @pytest.mark.parametrize("bad", ["", "a;b", "A", "x" * 21, "-a", "a b", "$(id)", "../x"])

@@ -30,6 +30,7 @@
 #define WORLD_ID        2
 #define HOST_ID         1
 #define REMOTE_NODE_ID  6
+#define KUBE_APISERVER_ID 7          /* a remote node that runs the API server */
 
 /* Source file ids for drop notifications and metrics (cilium bpf/source_names_to_ids.h). */
 #define FILE_BPF_HOST 1
@@ -112,7 +113,7 @@ struct remote_endpoint_info {
 	__u32 tunnel_endpoint;
 	__u16 pad;
 	__u8  key;
-	__u8  flags;                   /* bit 0: skip tunnel */
+	__u8  flags;                   /* Cilium 1.17 leaves these 0 (pkg/maps/ipcache) */
 };
 
 /* Conntrack and NAT tuple (cilium struct ipv4_ct_tuple). Addresses are stored "reversed"

@@ -39,9 +39,7 @@ static __always_inline int ipv4_local_delivery(struct __sk_buff *skb, struct lk_
 	ret = ipv4_l3(skb, p, &ep->node_mac, &ep->mac);
 	if (ret < 0)
 		return send_drop_notify(skb, lxc_id, src_label, sec_id, lxc_id, -ret, METRIC_INGRESS);
-	if (monitor)
-		send_trace_notify4(skb, TRACE_TO_LXC, lxc_id, src_label, sec_id, lxc_id, state, ifindex, orig_ip);
-	count_forward(skb, METRIC_INGRESS);
+	send_trace_to_lxc(skb, lxc_id, src_label, sec_id, lxc_id, state, ifindex, orig_ip, monitor);
 	/* redirect_ep() with BPF host routing: straight into the pod's netns, skipping the
 	 * lxc's transmit path (so tcpdump on the destination lxc never sees this packet). */
 	return bpf_redirect_peer(ifindex, 0);

@@ -66,14 +66,8 @@ static __always_inline int lb4_local(struct __sk_buff *skb, struct lk_pkt *p, __
 	key.dport = p->dport;
 	key.proto = p->proto;
 	svc = lb4_lookup_service(&key);
-	if (!svc) {
-#ifdef SERVICE_CIDR_NET
-		/* A VIP without this port: nothing could answer (DROP_IS_CLUSTER_IP). */
-		if (in_subnet(p->daddr, SERVICE_CIDR_NET, SERVICE_CIDR_MASK))
-			return -DROP_IS_CLUSTER_IP;
-#endif
-		return 0;
-	}
+	if (!svc)
+		return 0;      /* not a service (a VIP at another port too): plain traffic */
 	count = svc->count;
 	rnat = svc->rev_nat_index;
 	if (!count)
@@ -87,10 +81,12 @@ static __always_inline int lb4_local(struct __sk_buff *skb, struct lk_pkt *p, __
 	sk.flags = TUPLE_F_SERVICE;
 	e = ct_map_lookup(&sk);
 	if (e) {
+		int reopened = 0;
+
 		backend_id = (__u32)e->backend_id;
 		backend = cilium_lb4_backends_v3.lookup(&backend_id);
 		if (backend)
-			ct_update(e, p, 1);   /* SVC entries are not reported */
+			ct_update(e, p, CT_DIR_SERVICE, &reopened);   /* SVC entries are not reported */
 	}
 	if (!backend) {
 		backend = lb4_select_backend(&key, count, &backend_id);
@@ -98,7 +94,7 @@ static __always_inline int lb4_local(struct __sk_buff *skb, struct lk_pkt *p, __
 			return -DROP_NO_SERVICE;
 		n.backend_id = backend_id;
 		n.rev_nat_index = rnat;
-		ct_update(&n, p, 1);
+		ct_refresh(&n, p, CT_DIR_SERVICE);
 		ct_map_update(&sk, &n);
 	}
 	/* lb4_xlate(): DNAT to the backend. */

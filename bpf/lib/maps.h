@@ -18,6 +18,9 @@
 #define BPF_F_NO_PREALLOC_ 1
 
 LK_MAP("hash", struct endpoint_key, struct endpoint_info, cilium_lxc, 1024, 0);
+/* The endpoint behind each lxc ifindex: Cilium compiles every endpoint's program with its
+ * own LXC_ID / SECLABEL; our one program per node looks them up by the ingress device. */
+LK_MAP("hash", __u32, struct endpoint_info, labkit_lxc_by_ifindex, 1024, 0);
 LK_MAP("lpm_trie", struct ipcache_key, struct remote_endpoint_info, cilium_ipcache, 16384, BPF_F_NO_PREALLOC_);
 LK_MAP("hash", struct lb4_key, struct lb4_service, cilium_lb4_services_v2, 4096, 0);
 LK_MAP("hash", __u32, struct lb4_backend, cilium_lb4_backends_v3, 4096, 0);

@@ -7,6 +7,7 @@ embedded datapath's output and the live parsers use this one table.
 from __future__ import annotations
 
 RESERVED_IDENTITIES = {
+    0: "unknown",
     1: "host",
     2: "world",
     3: "unmanaged",
@@ -19,7 +20,7 @@ RESERVED_IDENTITIES = {
     10: "world-ipv6",
 }
 RESERVED_BY_NAME = {name: ident for ident, name in RESERVED_IDENTITIES.items()}
-HOST_ID, WORLD_ID, REMOTE_NODE_ID = 1, 2, 6
+HOST_ID, WORLD_ID, REMOTE_NODE_ID, KUBE_APISERVER_ID = 1, 2, 6, 7
 
 
 def identity_name(ident: int) -> str:

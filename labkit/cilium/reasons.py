@@ -1,16 +1,19 @@
 """Names Cilium prints for drop reasons, observation points, trace states, files.
 
 From Cilium pkg/monitor/api/drop.go, pkg/monitor/api/types.go, bpf/source_names_to_ids.h
-(only the codes labkit's datapath can produce, plus Success). The C side (the
-``#define DROP_*`` and ``FILE_*`` of bpf/lib/common.h, the TRACE_* points of bpf/lib/trace.h)
-and these tables are checked against each other and against Cilium's by
-tests/test_bpf_reasons.py.
+(only the codes labkit's datapath can produce, plus the forward reasons its metrics count:
+0 Success, 3 Interface: `cilium bpf metrics list` names every reason with DropReason()).
+The C side (the ``#define DROP_*`` and ``FILE_*`` of bpf/lib/common.h, the TRACE_* points
+of bpf/lib/trace.h) and these tables are checked against each other and against Cilium's
+by tests/test_bpf_reasons.py.
 """
 
 from __future__ import annotations
 
 DROP_REASONS = {
     0: "Success",
+    3: "Interface",
+    4: "Interface Decrypted",
     132: "Invalid source ip",
     134: "Invalid packet",
     135: "CT: Truncated or invalid header",
@@ -25,7 +28,6 @@ DROP_REASONS = {
     174: "Is a ClusterIP",
     196: "TTL exceeded",
 }
-METRIC_REASON_FORWARDED = "Forwarded"
 DIRECTIONS = {1: "INGRESS", 2: "EGRESS", 3: "SERVICE"}
 FILES = {1: "bpf_host.c", 2: "bpf_lxc.c", 5: "bpf_sock.c"}
 
@@ -52,4 +54,5 @@ def drop_reason(code: int) -> str:
 
 
 def metric_reason(code: int) -> str:
-    return METRIC_REASON_FORWARDED if code == 0 else drop_reason(code)
+    """What `cilium bpf metrics list` prints in REASON (DropForwardReason)."""
+    return drop_reason(code)

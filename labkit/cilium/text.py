@@ -3,8 +3,9 @@ and pkg/maps/* String() methods; hubble/pkg/printer for `hubble observe`).
 
 Two-column tables mimic Go's tabwriter(minwidth 5, padding 3) with the trailing tab of
 Cilium's TablePrinter (so data rows end in spaces); CT lines end with " " as Cilium's do.
-JSON (-o json) follows Cilium's shapes: {key: [value]} maps for endpoint/ipcache/lb,
-raw structs for CT and NAT, models.Service for service list.
+JSON (-o json) is Cilium's command.PrintOutput: json.MarshalIndent with two spaces, so Go
+maps ({key: [value]} for endpoint/ipcache/lb) come out with sorted keys and structs (CT
+and NAT records, models.Service) in field order.
 """
 
 from __future__ import annotations
@@ -48,10 +49,18 @@ def endpoint_value(r) -> str:
     )
 
 
+def _go_map(pairs: list[tuple[str, str]]) -> str:
+    """A map[string][]string as json.MarshalIndent prints it (keys sorted)."""
+    out: dict[str, list[str]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return json.dumps(out, indent=2, sort_keys=True)
+
+
 def endpoint_list(df: pd.DataFrame, output: str = "text") -> str:
     pairs = [(f"{r.ip}:0", endpoint_value(r)) for r in df.itertuples()]
     if output == "json":
-        return json.dumps({k: [v] for k, v in pairs}, indent=2)
+        return _go_map(pairs)
     # header row ends with a newline, no trailing tab, in Cilium's TablePrinter
     rows = [["IP ADDRESS", "LOCAL ENDPOINT INFO"]] + [[k, v] for k, v in pairs]
     text = tabwriter(rows)
@@ -75,10 +84,10 @@ def ct_line(r, time_diff_now: int | None = None, last_rx: int = 0, last_tx: int 
 
 
 def ct_list(df: pd.DataFrame, output: str = "text", time_diff_now: int | None = None) -> str:
-    if output == "json":
-        return json.dumps([_ct_record(r) for r in df.itertuples()], indent=2)
     rx = df.attrs.get("last_rx_report") or [0] * len(df)
     tx = df.attrs.get("last_tx_report") or [0] * len(df)
+    if output == "json":
+        return json.dumps([_ct_record(r, a, b) for r, a, b in zip(df.itertuples(), rx, tx)], indent=2)
     lines = [(r.proto, ct_line(r, time_diff_now, a, b)) for r, a, b in zip(df.itertuples(), rx, tx)]
     tcp = [line for proto, line in lines if proto == "TCP"]
     other = [line for proto, line in lines if proto != "TCP"]
@@ -95,7 +104,7 @@ def _raw16(port: int) -> int:
     return struct.unpack("<H", struct.pack(">H", int(port)))[0]
 
 
-def _ct_record(r) -> dict:
+def _ct_record(r, last_rx: int = 0, last_tx: int = 0) -> dict:
     flags = {"OUT": 0, "IN": 1, "SVC": 4}[r.direction] | (2 if r.related else 0)
     if r.direction == "SVC":
         key = {
@@ -124,8 +133,8 @@ def _ct_record(r) -> dict:
         "TxFlagsSeen": int(r.tx_flags_seen),
         "RxFlagsSeen": int(r.rx_flags_seen),
         "SourceSecurityID": int(r.src_identity),
-        "LastTxReport": 0,
-        "LastRxReport": 0,
+        "LastTxReport": int(last_tx),
+        "LastRxReport": int(last_rx),
     }
     return {"Key": key, "Value": val}
 
@@ -142,7 +151,8 @@ def nat_line(r) -> str:
 def nat_list(df: pd.DataFrame, output: str = "text") -> str:
     if output == "json":
         recs = []
-        for r in df.itertuples():
+        created = df.attrs.get("created") or [0] * len(df)
+        for r, c in zip(df.itertuples(), created):
             recs.append(
                 {
                     "Key": {
@@ -154,7 +164,7 @@ def nat_list(df: pd.DataFrame, output: str = "text") -> str:
                         "Flags": 1 if r.direction == "IN" else 0,
                     },
                     "Value": {
-                        "Created": 0,
+                        "Created": int(c),
                         "NeedsCT": int(r.needs_ct),
                         "Pad1": 0,
                         "Pad2": 0,
@@ -186,15 +196,18 @@ def _lb_pairs(df: pd.DataFrame, protos: dict[int, str]) -> list[tuple[str, str]]
 def lb_list(df: pd.DataFrame, protos: dict[int, str], output: str = "text") -> str:
     pairs = _lb_pairs(df, protos)
     if output == "json":
-        return json.dumps({k: [v] for k, v in pairs}, indent=2)
+        return _go_map(pairs)
     text = tabwriter([["SERVICE ADDRESS", "BACKEND ADDRESS (REVNAT_ID) (SLOT)"]] + [[k, v] for k, v in pairs])
     lines = text.splitlines()
     lines[0] = lines[0].rstrip()
     return "\n".join(lines) + "\n"
 
 
-def service_list(df: pd.DataFrame, output: str = "text") -> str:
-    """`cilium service list`, rows sorted by id, from the LB table of one node."""
+def service_list(df: pd.DataFrame, output: str = "text", meta: dict | None = None) -> str:
+    """`cilium service list`, one row per frontend sorted by id, from the LB table of one
+    node. ``meta`` (frontend (ip, port, proto) -> name, namespace, type, traffic policies,
+    backend node names) fills what the BPF maps do not hold; JSON is models.Service."""
+    meta = meta or {}
     services = []
     for (ip, port, proto), g in df.groupby(["frontend_ip", "frontend_port", "proto"], sort=False):
         master = g[g.slot == 0]
@@ -214,9 +227,25 @@ def service_list(df: pd.DataFrame, output: str = "text") -> str:
     if output == "json":
         out = []
         for sid, _, ip, port, proto, bes in services:
+            m = meta.get((ip, port, proto), {})
+            nodes = m.get("backend_nodes", {})
+            backends = []
+            for b, p in bes:
+                be: dict = {"ip": b}
+                if nodes.get(b):
+                    be["nodeName"] = nodes[b]
+                be.update(port=p, protocol=proto, state="active", weight=100)
+                backends.append(be)
+            flags = {
+                "extTrafficPolicy": m.get("ext_policy", "Cluster"),
+                "intTrafficPolicy": m.get("int_policy", "Cluster"),
+            }
+            if m.get("name"):
+                flags.update(name=m["name"], namespace=m["namespace"])
+            flags.update(trafficPolicy=m.get("ext_policy", "Cluster"), type="ClusterIP")
             spec = {
-                "backend-addresses": [{"ip": b, "port": p, "protocol": proto, "state": "active"} for b, p in bes],
-                "flags": {"type": "ClusterIP", "trafficPolicy": "Cluster"},
+                "backend-addresses": backends,
+                "flags": flags,
                 "frontend-address": {"ip": ip, "port": port, "protocol": proto, "scope": "external"},
                 "id": sid,
             }
@@ -227,8 +256,8 @@ def service_list(df: pd.DataFrame, output: str = "text") -> str:
         if not bes:
             rows.append([str(sid), fe, "ClusterIP", ""])
         for i, (b, p) in enumerate(bes, start=1):
-            be = f"{i} => {b}:{p}/{proto} (active)"
-            rows.append([str(sid), fe, "ClusterIP", be] if i == 1 else ["", "", "", be])
+            cell = f"{i} => {b}:{p}/{proto} (active)"
+            rows.append([str(sid), fe, "ClusterIP", cell] if i == 1 else ["", "", "", cell])
     return tabwriter(rows)
 
 
@@ -246,12 +275,17 @@ def ipcache_list(df: pd.DataFrame, output: str = "text") -> str:
         for r in df.itertuples()
     ]
     if output == "json":
-        return json.dumps({k: [v] for k, v in pairs}, indent=2)
+        return _go_map(pairs)
     return tabwriter([["IP PREFIX/ADDRESS", "IDENTITY"]] + [[k, v] for k, v in pairs])
 
 
 def metrics_list(raw: pd.DataFrame, output: str = "text") -> str:
+    """cilium-dbg/cmd/bpf_metrics_list.go: rows sorted as strings, column by column; JSON
+    summed per (reason, direction, line, file) in Go's map order (labkit: sorted)."""
     if output == "json":
+        if raw.empty:
+            return ""
+        g = raw.groupby(["reason", "direction", "line", "file"], sort=True, as_index=False)[["packets", "bytes"]].sum()
         return json.dumps(
             [
                 {
@@ -262,32 +296,14 @@ def metrics_list(raw: pd.DataFrame, output: str = "text") -> str:
                     "line": int(r.line),
                     "file": r.file,
                 }
-                for r in raw.itertuples()
+                for r in g.itertuples()
             ],
             indent=2,
         )
-    rows = [["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"]]
-    rows += [
+    if raw.empty:
+        return ""
+    body = sorted(
         [r.reason, r.direction, str(int(r.packets)), str(int(r.bytes)), str(int(r.line)), r.file]
         for r in raw.itertuples()
-    ]
-    return tabwriter(rows, trailing=False)
-
-
-# ------------------------------------------------------------------ hubble observe
-def hubble_compact(f: dict) -> str:
-    """One flow as `hubble observe` (compact) prints it."""
-
-    def end(pod: str, ip: str, port: object, ident: int) -> str:
-        host = pod or ip
-        return f"{host}:{port} (ID:{ident})" if port is not None and not pd.isna(port) else f"{host} (ID:{ident})"
-
-    t = f["time"].strftime("%b %e %H:%M:%S.%f")[:-3]
-    arrow = "<-" if f["is_reply"] else "->" if f["is_reply"] is not None else "<>"
-    src = end(f["src_pod"], f["src_ip"], f["src_port"], f["src_identity"])
-    dst = end(f["dst_pod"], f["dst_ip"], f["dst_port"], f["dst_identity"])
-    if f["is_reply"]:
-        src, dst = dst, src
-    point = f["observation_point"].lower().replace("_", "-") or "drop"
-    verdict = f["verdict"] + (f" ({f['drop_reason']})" if f["drop_reason"] else "")
-    return f"{t}: {src} {arrow} {dst} {point} {verdict} ({f['summary']})"
+    )
+    return tabwriter([["REASON", "DIRECTION", "PACKETS", "BYTES", "LINE", "FILE"], *body], trailing=False)

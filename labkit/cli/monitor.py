@@ -41,6 +41,7 @@ def cmd_monitor(args: Args) -> int:
         json=args.json,
         seconds=args.last,
         duration=args.seconds,
+        verbose=bool(args.verbose_monitor),
     )
     try:
         _print_all(lines)
@@ -78,7 +79,15 @@ def register(
     sp.add_argument("--from", dest="from_", type=int, metavar="ID", help="only events from this endpoint id")
     sp.add_argument("--to", type=int, metavar="ID", help="only events to this endpoint id")
     sp.add_argument("--related-to", type=int, metavar="ID", help="only events from or to this endpoint id")
-    sp.add_argument("-j", "--json", action="store_true", help="one JSON object per event")
+    sp.add_argument("-j", "--json", action="store_true", help="one JSON object per event (shadows -v)")
+    sp.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbose_monitor",
+        action="count",
+        default=0,
+        help="also the socket-LB translations (trace-sock: [pre-xlate-fwd] ...), as cilium monitor -v",
+    )
     sp.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
     sp.add_argument(
         "--last",

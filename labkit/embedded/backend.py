@@ -20,8 +20,8 @@ from ..doctor import Check
 from ..errors import ExitStatus, LabError, notice
 from ..netns import NetNS
 from ..plan import EXTERNAL_IP, Plan
+from . import controlplane, doctor, exthost, hosts, processes, state, teardown, topology, undo
 from . import datapath as dpath
-from . import doctor, exthost, hosts, processes, state, teardown, topology, undo
 from .ebpf.maps import NodeMapReader
 from .ebpf.view import DatapathView
 from .names import ETC_NETNS, LabNames, existing_labs
@@ -72,15 +72,25 @@ class EmbeddedBackend:
                 return f"lab {self.lab!r} is already up"
             if teardown.leftovers(self.names):
                 teardown.down(self.names)
-            plan = planning.initial(cluster)
+            plan = planning.with_control_plane(
+                planning.initial(cluster), hubble=values.hubble, relay=values.hubble_relay, ui=values.hubble_ui
+            )
             st = state.LabState(self.lab, "building", datapath.name, options, plan)
             state.save(self.names, st)
             try:
                 processes.make_cgroups(self.names, plan)
                 topology.build_nodes(self.names, plan)
-                hosts.write_all(self.names, plan)
+                hosts.write_all(self.names, plan, datapath.service_lb)
                 exthost.create(self.names)
                 datapath.attach_nodes(self.names, plan, values)
+                st.links.update(
+                    controlplane.start(
+                        self.names,
+                        plan,
+                        lambda pods, facts: datapath.add_pods(self.names, plan, values, pods, facts),
+                        datapath.service_lb,
+                    )
+                )
             except BaseException:
                 teardown.down(self.names)
                 lock.discard()
@@ -132,7 +142,7 @@ class EmbeddedBackend:
                 datapath.add_pods(self.names, new_plan, self._values(st), added, facts)
                 for d in self._lab_etc_dirs():
                     journal.rewrites_tree(d)
-                hosts.write_all(self.names, new_plan)
+                hosts.write_all(self.names, new_plan, datapath.service_lb)
                 journal.daemons()
                 processes.start_workloads(self.names, new_plan, added)
                 st.plan = new_plan
@@ -210,7 +220,7 @@ class EmbeddedBackend:
         rows = []
         for s in p.services:
             for port in s.ports:
-                backends = ",".join(f"{b.ip}:{port['target_port']}" for b in p.backends(s))
+                backends = ",".join(f"{b.ip}:{port['target_port']}" for b in p.endpoints(s))
                 rows.append(
                     {
                         "namespace": s.namespace,
@@ -237,20 +247,21 @@ class EmbeddedBackend:
             return NetNS(self.names.node(ref.name))
         return NetNS(self.names.pod(ref.namespace, ref.name))
 
-    def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], str]:
-        """(the argv that runs ``argv`` in ``target``, the node it runs on), one state read."""
+    def _command(self, target: str, argv: Sequence[str]) -> tuple[list[str], TargetRef]:
+        """(the argv that runs ``argv`` in ``target``, the target), one state read."""
         words = targets.command_argv(argv)
         ref = self.resolve(target)
-        return self._netns(ref).exec_argv(words), ref.node
+        return self._netns(ref).exec_argv(words), ref
 
     def argv(self, target: str, argv: Sequence[str]) -> list[str]:
         return self._command(target, argv)[0]
 
     def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
-        """Start ``argv`` in ``target``'s namespace and in its node's cgroup."""
-        full, node = self._command(target, argv)
+        """Start ``argv`` in ``target``'s namespace, in its node's cgroup, with its hostname."""
+        full, ref = self._command(target, argv)
+        setup = nets.preexec(nets.join_cgroup(self.names.node_cgroup(ref.node)), nets.own_hostname(ref.name))
         try:
-            return subprocess.Popen(full, preexec_fn=nets.join_cgroup(self.names.node_cgroup(node)), **kw)
+            return subprocess.Popen(full, preexec_fn=setup, **kw)
         except FileNotFoundError:
             raise LabError("ip (iproute2) not found; run make lab", exit_code=ExitStatus.FAILURE) from None
 
@@ -290,8 +301,8 @@ class EmbeddedBackend:
         for tool in ("cilium", "cilium-dbg", "hubble"):
             script = bindir / tool
             script.write_text(
-                "#!/bin/sh\n# labkit: the blog's Cilium/Hubble commands, answered by labkit's datapath\n"
-                f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli "$@"\n'
+                "#!/bin/sh\n# labkit: the node agent's CLI (labkit/cli/agent.py), answered by labkit's datapath\n"
+                f'exec nsenter --mount="$LABKIT_HOST_MNT" -- "{sys.executable}" -m labkit.cli.agent {tool} "$@"\n'
             )
             script.chmod(0o755)
         return {
@@ -357,11 +368,19 @@ class EmbeddedBackend:
         json: bool = False,
         seconds: float | None = None,
         duration: float | None = None,
+        verbose: bool = False,
     ) -> Iterator[str]:
         check_window(seconds=seconds, duration=duration)
         view = self._watched_view()
         return view.monitor_lines(
-            node, from_=from_, to=to, related_to=related_to, json=json, seconds=seconds, duration=duration
+            node,
+            from_=from_,
+            to=to,
+            related_to=related_to,
+            json=json,
+            seconds=seconds,
+            duration=duration,
+            verbose=verbose,
         )
 
     def flows(

@@ -27,6 +27,7 @@ class Datapath(Protocol):
     # pinned maps (per node) holding what the agent writes from Kubernetes state; a failed
     # apply restores them (undo.py). Traffic state (CT, NAT, events, metrics) is not listed.
     state_maps: tuple[str, ...]
+    service_lb: bool  # ClusterIPs answer (so pods can ask kube-dns by its ClusterIP)
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         """After the nodes exist: load and attach per-node programs and maps."""
@@ -45,11 +46,13 @@ class EbpfDatapath:
     name = "ebpf"
     state_maps: tuple[str, ...] = (
         "cilium_lxc",
+        "labkit_lxc_by_ifindex",
         "cilium_ipcache",
         "cilium_lb4_services_v2",
         "cilium_lb4_backends_v3",
         "cilium_lb4_reverse_nat",
     )
+    service_lb = True
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         node.attach_nodes(names, plan, values)
@@ -66,6 +69,7 @@ class EbpfDatapath:
 class KernelDatapath:
     name = "kernel"
     state_maps: tuple[str, ...] = ()
+    service_lb = False
 
     def attach_nodes(self, names: LabNames, plan: Plan, values: DatapathSpec) -> None:
         return None

@@ -20,7 +20,9 @@ class Cast:
         web = pods[pods.app == "whoami"]
         self.web_same: pd.Series = web[web.node == self.client.node].iloc[0]  # shares the client's node
         self.web_other: pd.Series = web[web.node != self.client.node].iloc[0]  # on another node
-        self.service: pd.Series = lab.services.iloc[0]
+        svcs = lab.services
+        # the service whose backends are the webpods (the control plane has services too)
+        self.service: pd.Series = svcs[svcs.backends.str.contains(f"{self.web_same.ip}:", regex=False)].iloc[0]
         nodes = lab.nodes.set_index("name")
         self.node: str = self.client.node
         self.other_node: str = self.web_other.node

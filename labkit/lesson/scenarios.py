@@ -3,6 +3,7 @@ showed as a dataclass of tables, for the notebook to display and the checks to r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -137,3 +138,59 @@ def external_target(lab: Lab) -> str:
 def topology(lab: Lab) -> go.Figure:
     """The running lab drawn: nodes, pods, lxc interfaces, IPs and routes."""
     return topology_figure(lab.nodes, lab.pods, lab.routes)
+
+
+@dataclass(frozen=True)
+class SocketLBTrace:
+    """The datapath's own record of socket LB for one call to the ClusterIP: what
+    `cilium monitor -v` prints (trace-sock lines) and the matching Hubble flows."""
+
+    lines: list[str]
+    flows: pd.DataFrame
+
+
+def socket_lb_trace(lab: Lab) -> SocketLBTrace:
+    """Curl the service's ClusterIP and collect the trace-sock events of the call: the
+    ClusterIP at connect() (pre-xlate-fwd), the backend it became (post-xlate-fwd)."""
+    c = cast(lab)
+    t0 = time.time()
+    lab.pod("client-pod").run(["curl", "-s", "--max-time", "5", "-o", "/dev/null", f"http://{c.service.cluster_ip}"])
+    time.sleep(0.5)
+    window = time.time() - t0 + 0.5
+    ev = lab.monitor(c.node, seconds=window)
+    lines = list(ev[ev.type == "trace-sock"].line)  # what `cilium monitor -v` prints for them
+    fl = lab.flows(c.node, seconds=window)
+    mine = fl.src_pod.str.endswith("/client-pod") | fl.dst_pod.str.endswith("/client-pod")
+    fl = fl[fl.type.str.contains("-xlate-") & mine]
+    return SocketLBTrace(lines, fl[["type", "verdict", "src_pod", "src_ip", "dst_ip", "dst_port", "dst_pod"]])
+
+
+def host_nat_entries(lab: Lab, wait: float = 8.0) -> pd.DataFrame:
+    """Flush the NAT map of the client's node and return what comes back on its own: the
+    node's connections to the API server (kubelet, Cilium agent), NeedsCT=1."""
+    c = cast(lab)
+    maps = lab.maps(c.node)
+    maps.flush("nat")
+    deadline = time.time() + wait
+    nat = maps.nat()
+    while time.time() < deadline and not ((nat.dst_port == 6443) | (nat.src_port == 6443)).any():
+        time.sleep(0.5)
+        nat = maps.nat()
+    return nat
+
+
+def spoofed_ping(lab: Lab, spoof: str | None = None) -> pd.DataFrame:
+    """A ping from client-pod with a source address that is not its own: Cilium's
+    from-container drops it ("Invalid source ip"). Returns the drop events."""
+    c = cast(lab)
+    spoof = spoof or c.client.ip.rsplit(".", 1)[0] + ".250"
+    pod = lab.pod("client-pod")
+    t0 = time.time()
+    pod.sh(["ip", "addr", "add", f"{spoof}/32", "dev", "eth0"])
+    try:
+        pod.run(["ping", "-c", "1", "-W", "1", "-I", spoof, c.web_same.ip])
+    finally:
+        pod.sh(["ip", "addr", "del", f"{spoof}/32", "dev", "eth0"])
+    time.sleep(0.3)
+    ev = lab.monitor(c.node, seconds=time.time() - t0 + 0.5)
+    return ev[ev.type == "drop"]

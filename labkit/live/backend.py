@@ -44,6 +44,11 @@ MAP_COMMANDS: dict[str, list[str]] = {
     "ipcache": ["cilium-dbg", "bpf", "ipcache", "list"],
     "metrics": ["cilium-dbg", "bpf", "metrics", "list"],
     "services": ["cilium-dbg", "service", "list"],
+    "endpoint-list": ["cilium-dbg", "endpoint", "list"],
+    "identities": ["cilium-dbg", "identity", "list"],
+    "status": ["cilium-dbg", "status"],
+    "status-verbose": ["cilium-dbg", "status", "--verbose"],
+    "version": ["cilium-dbg", "version"],
 }
 FLUSH_COMMANDS: dict[str, list[str]] = {
     "ct": ["cilium-dbg", "bpf", "ct", "flush", "global"],
@@ -328,6 +333,7 @@ class KindBackend:
         related_to: int | None = None,
         duration: float = 5.0,
         json: bool = False,
+        verbose: bool = False,
     ) -> list[str]:
         argv = ["timeout", f"{duration:g}", "cilium-dbg", "monitor"]
         for flag, v in (("--from", from_), ("--to", to), ("--related-to", related_to)):
@@ -335,6 +341,8 @@ class KindBackend:
                 argv += [flag, str(int(v))]
         if json:
             argv.append("-j")
+        elif verbose:
+            argv.append("-v")
         return self.cilium_argv(node, argv)
 
     def monitor(
@@ -414,9 +422,10 @@ class KindBackend:
         json: bool = False,
         seconds: float | None = None,
         duration: float | None = None,
+        verbose: bool = False,
     ) -> Iterator[str]:
         """`cilium-dbg monitor` in the agent pods, streamed as it prints (its banner goes to
-        stderr, as Cilium prints it)."""
+        stderr, as Cilium prints it); ``verbose``: -v (adds the trace-sock lines)."""
         if seconds is not None:
             raise LabError(
                 "cilium monitor cannot look back on a live cluster; leave out --last (it follows new events)"
@@ -425,7 +434,12 @@ class KindBackend:
         tools.require("kubectl")
         listen = duration if duration is not None else 24 * 3600
         return _stream(
-            [self.monitor_argv(n, from_=from_, to=to, related_to=related_to, duration=listen, json=json) for n in nodes]
+            [
+                self.monitor_argv(
+                    n, from_=from_, to=to, related_to=related_to, duration=listen, json=json, verbose=verbose
+                )
+                for n in nodes
+            ]
         )
 
     def observe_argv(

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from ..cilium import RESERVED_IDENTITIES
+from ..cilium import RESERVED_IDENTITIES, hubble
+from ..cilium.reasons import DROP_REASONS
 from ..tables import EVENTS, FLOWS
 
 # Reserved identities as `NumericIdentity.String()` prints them.
@@ -31,7 +32,7 @@ _SUMMARY_POINTS = [
 ]
 
 _TRACE = re.compile(
-    r"^(?:CPU \d+: )?(?P<summary>(?:->|<-) .+?)(?: encrypted)? flow (?P<flow>0x[0-9a-fA-F]+) , "
+    r"^(?:CPU \d+: )?(?P<summary>(?:->|<-) .+?)(?: encrypted)?\s+flow (?P<flow>0x[0-9a-fA-F]+) , "
     r"identity (?P<sid>\S+)->(?P<did>\S+) state (?P<state>\S+) ifindex (?P<ifname>\S+) "
     r"orig-ip (?P<orig>\S+): (?P<conn>.*)$"
 )
@@ -39,6 +40,19 @@ _DROP = re.compile(
     r"^(?:CPU \d+: )?xx drop \((?P<reason>.*?)\) flow (?P<flow>0x[0-9a-fA-F]+) to endpoint (?P<dst>\d+), "
     r"ifindex (?P<ifindex>\d+), file (?P<file>[^,]*?):(?P<line>\d+), , identity (?P<sid>\S+)->(?P<did>\S+): "
     r"(?P<conn>.*)$"
+)
+# TraceSockNotify.DumpDebug (cilium monitor -v): "CPU 01: [pre-xlate-fwd] cgroup_id: 4253 sock_cookie: 4317,
+# dst [10.96.92.233]:80 tcp "
+_SOCK = re.compile(
+    r"^CPU \d+: \[(?P<point>[a-z-]+)\] cgroup_id: (?P<cgroup>\d+) sock_cookie: (?P<cookie>\d+), "
+    r"dst \[(?P<ip>[^\]]+)\]:(?P<port>\d+) (?P<proto>\w+)\s*$"
+)
+# PolicyVerdictNotify.DumpInfo: "Policy verdict log: flow 0x..., local EP ID 1234, remote ID 5678, proto 6,
+# ingress, action allow, auth: disabled, match L3-L4, 10.0.0.1:80 -> 10.0.0.2:1234 tcp SYN"
+_VERDICT = re.compile(
+    r"^(?:CPU \d+: )?Policy verdict log: flow (?P<flow>0x[0-9a-fA-F]+), local EP ID (?P<ep>\d+), "
+    r"remote ID (?P<remote>\S+), proto (?P<proto>\d+), (?P<dir>ingress|egress), action (?P<action>\w+),"
+    r".*?, (?P<conn>\S+ -> \S+ .*)$"
 )
 _L4 = re.compile(r"^(?P<src>\S+) -> (?P<dst>\S+) (?P<proto>tcp|udp|sctp)(?: (?P<flags>.*))?$")
 _L3 = re.compile(r"^(?P<src>\S+) -> (?P<dst>\S+) (?P<what>.+)$")
@@ -148,6 +162,75 @@ def parse_monitor(
                 )
             )
             continue
+        m = _SOCK.match(line)
+        if m:
+            rows.append(
+                dict(
+                    time=when,
+                    node=node,
+                    type="trace-sock",
+                    observation_point=m["point"],
+                    source=0,
+                    dst_id=0,
+                    flow=0,
+                    src_identity=0,
+                    dst_identity=0,
+                    state="",
+                    ifindex=0,
+                    ifname="",
+                    orig_ip="",
+                    proto=m["proto"].upper() if m["proto"] in ("tcp", "udp") else "",
+                    src_ip="",
+                    dst_ip=m["ip"],
+                    dst_port=int(m["port"]),
+                    tcp_flags="",
+                    drop_reason="",
+                    line=line,
+                )
+            )
+            continue
+        m = _VERDICT.match(line)
+        if m:
+            conn = _connection(m["conn"])
+            rows.append(
+                dict(
+                    time=when,
+                    node=node,
+                    type="policy-verdict",
+                    observation_point="",
+                    source=int(m["ep"]),
+                    dst_id=0,
+                    flow=int(m["flow"], 16),
+                    src_identity=identity_number(m["remote"]) if m["dir"] == "ingress" else 0,
+                    dst_identity=identity_number(m["remote"]) if m["dir"] == "egress" else 0,
+                    state="",
+                    ifindex=0,
+                    ifname="",
+                    orig_ip="",
+                    drop_reason="" if m["action"] == "allow" else "Policy denied",
+                    line=line,
+                    **conn,
+                )
+            )
+            continue
+        if line.startswith(">> "):  # AgentNotify: ">> Endpoint regenerated: ..." (agent events)
+            rows.append(
+                dict(
+                    time=when,
+                    node=node,
+                    type="agent",
+                    source=0,
+                    dst_id=0,
+                    flow=0,
+                    src_identity=0,
+                    dst_identity=0,
+                    ifindex=0,
+                    drop_reason="",
+                    line=line,
+                    tcp_flags="",
+                )
+            )
+            continue
         m = _DROP.match(line)
         if m:
             ifindex = int(m["ifindex"])
@@ -210,7 +293,10 @@ def _monitor_json(
     flags = ""
     if s.get("tcp"):
         flags = ", ".join(f for f in _TCP_ORDER if re.search(rf"\b{f}=true\b", s["tcp"]))
-    ifname = str(ev.get("ifindex", "") or "")
+    # DropNotifyVerbose spells its interface "Ifindex" (a number); traces give "ifindex" (a name)
+    ifname = str(ev.get("ifindex", "") or ev.get("Ifindex", "") or "")
+    if kind == "drop" and ifname.isdigit():
+        ifname = ifnames.get(int(ifname), ifname)
     point = ev.get("observationPoint", "") if kind == "trace" else ""
     mark = str(ev.get("mark", "0") or "0")
     return dict(
@@ -224,7 +310,11 @@ def _monitor_json(
         src_identity=int(ev.get("srcLabel", 0) or 0),
         dst_identity=int(ev.get("dstLabel", 0) or 0),
         state=ev.get("state", "") if kind == "trace" else "",
-        ifindex=int(ifname) if ifname.isdigit() else ifindexes.get(ifname, 0),
+        ifindex=int(ev.get("Ifindex", 0) or 0)
+        if kind == "drop"
+        else int(ifname)
+        if ifname.isdigit()
+        else ifindexes.get(ifname, 0),
         ifname=ifname,
         orig_ip="",
         proto=proto,
@@ -245,6 +335,13 @@ _HUBBLE_TCP_ORDER = ("SYN", "ACK", "RST", "FIN", "PSH", "URG", "ECE", "CWR", "NS
 
 def _pod(ep: dict) -> str:
     return f"{ep.get('namespace', '')}/{ep['pod_name']}" if ep.get("pod_name") else ""
+
+
+def _drop_reason(f: dict) -> str:
+    """The drop reason as the monitor names it (Hubble: the drop_reason_desc enum)."""
+    desc = f.get("drop_reason_desc") or ""
+    code = hubble.DROP_REASON_CODES.get(desc) or int(f.get("drop_reason", 0) or 0)
+    return DROP_REASONS.get(code, desc) if desc or code else ""
 
 
 def parse_flows(text: str) -> pd.DataFrame:
@@ -275,12 +372,13 @@ def parse_flows(text: str) -> pd.DataFrame:
                     sport = dport = None
                 break
         src, dst = f.get("source") or {}, f.get("destination") or {}
+        stamp = f.get("time") or obj.get("time")
         rows.append(
             dict(
-                time=f.get("time") or obj.get("time"),
+                time=pd.Timestamp(stamp) if stamp else None,  # 0 to 9 fraction digits, each parsed alone
                 node=f.get("node_name") or obj.get("node_name", ""),
                 verdict=f.get("verdict", ""),
-                drop_reason=f.get("drop_reason_desc", "") or "",
+                drop_reason=_drop_reason(f),
                 proto=proto,
                 src_ip=ip.get("source", ""),
                 src_xlated=ip.get("source_xlated", "") or "",
@@ -294,6 +392,7 @@ def parse_flows(text: str) -> pd.DataFrame:
                 dst_identity=int(dst.get("identity", 0) or 0),
                 traffic_direction=f.get("traffic_direction", "TRAFFIC_DIRECTION_UNKNOWN"),
                 observation_point=f.get("trace_observation_point", ""),
+                type=hubble.flow_type(f),
                 trace_reason=f.get("trace_reason", ""),
                 is_reply=f.get("is_reply"),
                 ifname=(f.get("interface") or {}).get("name", ""),

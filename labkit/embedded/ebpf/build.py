@@ -54,6 +54,7 @@ PROGRAMS: dict[str, list[tuple[str, str, str]]] = {
 }
 MAP_NAMES = (
     "cilium_lxc",
+    "labkit_lxc_by_ifindex",
     "cilium_ipcache",
     "cilium_lb4_services_v2",
     "cilium_lb4_backends_v3",

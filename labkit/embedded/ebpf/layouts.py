@@ -121,6 +121,21 @@ for _dt, _size in (
 ):
     assert _dt.itemsize == _size, (_dt, _size)
 
+# struct trace_sock_notify (bpf/lib/trace.h): Cilium's 38 bytes, then labkit's cpu and netns cookie
+TRACE_SOCK_NOTIFY = np.dtype(
+    [
+        ("type", "u1"),
+        ("xlate_point", "u1"),
+        ("dst_ip", "V16"),
+        ("dst_port", "<u2"),
+        ("sock_cookie", "<u8"),
+        ("cgroup_id", "<u8"),
+        ("l4_proto", "u1"),
+        ("flags", "u1"),
+        ("cpu", "<u4"),
+        ("netns_cookie", "<u8"),
+    ]
+)
 PROTO_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 0: "ANY"}
 PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ANY": 0}
 FLAG_HOST = 1
@@ -169,16 +184,22 @@ def ipcache_key(prefix: str) -> bytes:
     return struct.pack("=IHBB4s12x", 32 + net.prefixlen, 0, 0, 1, net.network_address.packed)
 
 
-def ipcache_value(identity: int, tunnel_endpoint: str = "0.0.0.0", skip_tunnel: bool = False) -> bytes:
-    return struct.pack("=I4sHBB", identity, ip_bytes(tunnel_endpoint), 0, 0, 1 if skip_tunnel else 0)
+def ipcache_value(identity: int, tunnel_endpoint: str = "0.0.0.0") -> bytes:
+    """flags stay 0: Cilium 1.17 sets none (pkg/maps/ipcache, RemoteEndpointInfo)."""
+    return struct.pack("=I4sHBB", identity, ip_bytes(tunnel_endpoint), 0, 0, 0)
 
 
 def lb4_key(ip: str, port: int, proto: str, slot: int) -> bytes:
     return struct.pack("=4s2sHBB2x", ip_bytes(ip), struct.pack(">H", port), slot, PROTO_NUMBERS[proto], 0)
 
 
-def lb4_service(backend_id: int, count: int, rev_nat: int, flags: int = 0) -> bytes:
-    return struct.pack("=IH2sBBH", backend_id, count, struct.pack(">H", rev_nat), flags, 0, 0)
+# lb4_service flags / flags2 bits (cilium bpf/lib/common.h SVC_FLAG_*)
+SVC_FLAG_ROUTABLE = 1 << 6
+SVC_FLAG_INT_LOCAL_SCOPE = 1 << 4  # in flags2
+
+
+def lb4_service(backend_id: int, count: int, rev_nat: int, flags: int = 0, flags2: int = 0) -> bytes:
+    return struct.pack("=IH2sBBH", backend_id, count, struct.pack(">H", rev_nat), flags, flags2, 0)
 
 
 def lb4_backend(ip: str, port: int, proto: str) -> bytes:
@@ -193,5 +214,5 @@ def revnat_value(ip: str, port: int) -> bytes:
     return ip_bytes(ip) + struct.pack(">H", port)
 
 
-def node_config(node_ip: str, router_ip: str, native_ifindex: int) -> bytes:
-    return struct.pack("=4s4sII", ip_bytes(node_ip), ip_bytes(router_ip), native_ifindex, 0)
+def node_config(node_ip: str, router_ip: str, native_ifindex: int, host_ep_id: int = 0) -> bytes:
+    return struct.pack("=4s4sII", ip_bytes(node_ip), ip_bytes(router_ip), native_ifindex, host_ep_id)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ... import tables
+from ...cilium import agent as cilium_agent
 from ...cilium import ct_flag_names
 from ...cilium import text as cilium_text
 from ...cilium.reasons import DIRECTIONS, FILES, metric_reason
@@ -27,15 +29,27 @@ from . import layouts as L
 FLUSHABLE = {"ct": ("cilium_ct4_global", "cilium_ct_any4_global"), "nat": ("cilium_snat_v4_external",)}
 # Where `cilium bpf ... flush` says it flushed (Cilium's pin paths; ours are per lab and node).
 CILIUM_PINS = "/sys/fs/bpf/tc/globals"
-TEXT = ("endpoints", "ct", "nat", "lb", "ipcache", "metrics", "services")
+TEXT = (
+    "endpoints", "ct", "nat", "lb", "ipcache", "metrics", "services",
+    "endpoint-list", "identities", "status", "status-verbose", "version",
+)  # fmt: skip
 
 
 class NodeMapReader:
     """The maps of node ``node`` pinned in ``pin_dir`` (a :class:`labkit.backend.MapsReader`)."""
 
-    def __init__(self, node: str, pin_dir: Path) -> None:
+    def __init__(
+        self,
+        node: str,
+        pin_dir: Path,
+        service_meta: dict | None = None,
+        agent: Callable[[], cilium_agent.NodeAgent] | None = None,
+    ) -> None:
         self.node = node
         self.pin_dir = Path(pin_dir)
+        self.agent = agent  # what the node's agent knows beyond its maps (status, endpoints)
+        # frontend (ip, port, proto) -> what `service list -o json` shows beyond the maps
+        self.service_meta = service_meta or {}
         if not self.pin_dir.is_dir():
             raise LabError(
                 f"node {node!r} has no datapath maps ({self.pin_dir} is missing)", exit_code=ExitStatus.FAILURE
@@ -126,7 +140,9 @@ class NodeMapReader:
                 "needs_ct": v["needs_ct"].astype("int64"),
             }
         )
-        return tables.NAT.frame(df)
+        out = tables.NAT.frame(df)
+        out.attrs["created"] = v["created"].astype("int64").tolist()  # -o json prints the raw value
+        return out
 
     def lb(self) -> pd.DataFrame:
         k, v = self._dump("cilium_lb4_services_v2", L.LB4_KEY, L.LB4_SERVICE)
@@ -144,7 +160,9 @@ class NodeMapReader:
                 "rev_nat": int(val["rev_nat_index"]),
             }
             if slot == 0:
-                row.update(backend_ip="0.0.0.0", backend_port=0, flags=_svc_flags(int(val["flags"])))
+                row.update(
+                    backend_ip="0.0.0.0", backend_port=0, flags=_svc_flags(int(val["flags"]), int(val["flags2"]))
+                )
             else:
                 bid = int(val["backend_id"])
                 b = backends.get(bid)
@@ -168,7 +186,7 @@ class NodeMapReader:
                 "identity": v["sec_identity"].astype("int64"),
                 "encrypt_key": v["key"].astype("int64"),
                 "tunnel_endpoint": L.ips(v["tunnel_endpoint"]),
-                "flags": np.where((v["flags"] & 1) != 0, "skiptunnel", "<none>"),
+                "flags": "<none>",  # Cilium 1.17 sets no ipcache flags (pkg/maps/ipcache/listener.go)
             }
         )
         return tables.IPCACHE.frame(df)
@@ -227,7 +245,18 @@ class NodeMapReader:
         if what == "lb":
             return cilium_text.lb_list(self.lb(), self._backend_protos(), output)
         if what == "services":
-            return cilium_text.service_list(self.lb(), output)
+            return cilium_text.service_list(self.lb(), output, self.service_meta)
+        if what in ("endpoint-list", "identities", "status", "status-verbose", "version"):
+            if what == "version":
+                return cilium_agent.version()
+            if self.agent is None:
+                raise LabError(f"`cilium {what}` needs the lab's plan; read it through lab.maps(node)")
+            a = self.agent()
+            if what == "endpoint-list":
+                return cilium_agent.endpoint_list(a, output)
+            if what == "identities":
+                return cilium_agent.identity_list(a.identities, output)
+            return cilium_agent.status(a, verbose=what == "status-verbose")
         if what == "ipcache":
             return cilium_text.ipcache_list(self.ipcache(), output)
         return cilium_text.metrics_list(self._metrics_raw(), output)
@@ -242,9 +271,14 @@ def _protos(nexthdr: np.ndarray) -> list[str]:
     )
 
 
-def _svc_flags(flags: int) -> str:
-    """ServiceFlags.String() for the types we create (ClusterIP only)."""
-    return "ClusterIP, non-routable" if not flags & 64 else "ClusterIP"
+def _svc_flags(flags: int, flags2: int = 0) -> str:
+    """ServiceFlags.String() (pkg/loadbalancer) for the types we create (ClusterIP only)."""
+    out = ["ClusterIP"]
+    if flags2 & L.SVC_FLAG_INT_LOCAL_SCOPE:
+        out.append("InternalLocal")
+    if not flags & L.SVC_FLAG_ROUTABLE:
+        out.append("non-routable")
+    return ", ".join(out)
 
 
 def _ct_frame(node: str, k: np.ndarray, v: np.ndarray) -> pd.DataFrame:

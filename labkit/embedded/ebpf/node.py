@@ -48,7 +48,7 @@ def attach_nodes(names: LabNames, plan: Plan, dp: DatapathSpec) -> dict:
             node_ns = NetNS(names.node(n.name))
             eth0 = node_ns.links()["eth0"]["ifindex"]
             with sync.NodeMaps(pin_dir) as m:
-                sync.write_node_config(m, n.ip, n.router_ip, eth0)
+                sync.write_node_config(m, n.ip, n.router_ip, eth0, n.host_endpoint_id)
                 sync.sync_node(m, plan, n.name, {})
             loader.tc_attach(node_ns, "eth0", progs["cil_from_netdev"], "cil_from_netdev", "ingress", pin_dir)
             loader.tc_attach(node_ns, "eth0", progs["cil_to_netdev"], "cil_to_netdev", "egress", pin_dir)

@@ -129,15 +129,18 @@ class Node:
         self.put("labkit_node_config", struct.pack("=I", 0), L.node_config(node_ip, router_ip, native_ifindex))
 
     def add_endpoint(self, ip: str, ifindex: int, lxc_id: int, identity: int, mac: str, node_mac: str) -> None:
-        """A local pod in cilium_lxc (endpoint_v4_add_entry in Cilium's tests)."""
-        self.put("cilium_lxc", L.endpoint_key(ip), L.endpoint_info(ifindex, lxc_id, 0, mac, node_mac, identity))
+        """A local pod in cilium_lxc (endpoint_v4_add_entry in Cilium's tests), and behind its
+        lxc (labkit_lxc_by_ifindex: the endpoint a packet from that lxc belongs to)."""
+        info = L.endpoint_info(ifindex, lxc_id, 0, mac, node_mac, identity)
+        self.put("cilium_lxc", L.endpoint_key(ip), info)
+        self.put("labkit_lxc_by_ifindex", struct.pack("=I", ifindex), info)
 
     def add_host_address(self, ip: str) -> None:
         """A (localhost) row of cilium_lxc: the router IP or the node IP."""
         self.put("cilium_lxc", L.endpoint_key(ip), L.endpoint_info(0, 0, L.FLAG_HOST, None, None, 0))
 
-    def add_ipcache(self, prefix: str, identity: int, tunnel: str = "0.0.0.0", skip_tunnel: bool = False) -> None:
-        self.put("cilium_ipcache", L.ipcache_key(prefix), L.ipcache_value(identity, tunnel, skip_tunnel))
+    def add_ipcache(self, prefix: str, identity: int, tunnel: str = "0.0.0.0") -> None:
+        self.put("cilium_ipcache", L.ipcache_key(prefix), L.ipcache_value(identity, tunnel))
 
     def add_service(self, vip: str, port: int, proto: str, rev_nat: int, backends: list[tuple[int, str, int]]) -> None:
         """A service: slot 0, one slot per (backend id, ip, port), the backends, reverse NAT."""
