@@ -47,8 +47,3 @@ def host_snapshot() -> dict:
             sysctls[key] = f.read().strip()
     mounts = sorted(line.split()[1] for line in open("/proc/self/mounts") if line.split()[2] in ("bpf", "cgroup2"))
     return {"links": links, "addrs": addrs, "routes": routes, "sysctls": sysctls, "mounts": mounts}
-
-
-def rx_packets(lab: Lab, target: str, ifname: str) -> int:
-    out = lab.target(target).sh(["cat", f"/sys/class/net/{ifname}/statistics/rx_packets"])
-    return int(out)
