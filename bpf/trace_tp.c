@@ -7,9 +7,10 @@
  * from their u32 (offset | length << 16), as the kernel's __get_str does.
  *
  * Tracepoints without an skb (fib:fib_table_lookup, neigh:*) belong to the tracked skb
- * this CPU is working on (lkt_cur, set by every tracked event and cleared by every
- * untracked one), and only when the addresses agree: a lookup for that packet's
- * source and destination, a neighbour for its next hop.
+ * this CPU is working on (lkt_cur, set by every tracked event), and only when the
+ * addresses agree: a route lookup for that packet's source and destination while no
+ * other skb came in between; a neighbour for its next hop (the ARP request sent for it
+ * may come in between).
  */
 #include "lib/skbtrace.h"
 
@@ -158,7 +159,7 @@ int lkt_tp_skb_copy_datagram_iovec(void *ctx)
  * datapath's bpf_fib_lookup, which runs fib_table_lookup too). */
 int lkt_tp_fib_table_lookup(void *ctx)
 {
-	struct lkt_cur *c = lkt_cur_live();
+	struct lkt_cur *c = lkt_cur_live(1);
 	struct lkt_event *e;
 	__u32 src = 0, dst = 0, gw = 0, tb = 0, oif = 0;
 	__u64 gw6[2] = {};
@@ -201,7 +202,7 @@ int lkt_tp_fib_table_lookup(void *ctx)
 /* neigh:* for the tracked packet's next hop: the neighbour layer resolving it. */
 static __always_inline int tp_neigh(void *ctx, __u16 kind, __u32 key_off, __u32 dev_off, __s32 arg, __u32 arg2)
 {
-	struct lkt_cur *c = lkt_cur_live();
+	struct lkt_cur *c = lkt_cur_live(0);
 	struct lkt_event *e;
 	__u32 key = 0;
 
@@ -213,7 +214,7 @@ static __always_inline int tp_neigh(void *ctx, __u16 kind, __u32 key_off, __u32 
 	e = lkt_reserve(kind);
 	if (!e)
 		return 0;
-	e->skb = c->skb;
+	e->skb = c->last_skb;
 	e->packet = c->packet;
 	e->dev = c->dev;
 	e->ifindex = lkt_dev_ifindex(c->dev);

@@ -122,7 +122,8 @@ struct lkt_skb {
 };
 
 struct lkt_cur {
-	__u64 skb;
+	__u64 skb;                     /* the tracked skb this CPU works on; 0: another skb since */
+	__u64 last_skb;                /* the last tracked skb, and what follows is about it */
 	__u64 packet;
 	__u64 dev;
 	__u64 ts;
@@ -246,6 +247,7 @@ static __always_inline void lkt_cur_set(__u64 skb, struct lkt_skb *t, __u64 dev)
 		return;
 	}
 	c->skb = skb;
+	c->last_skb = skb;
 	c->packet = t->packet;
 	c->dev = dev;
 	c->ts = bpf_ktime_get_ns();
@@ -260,12 +262,14 @@ static __always_inline void lkt_seen(struct lkt_skb *t, __u16 kind, __u64 dev)
 	t->last_ts = bpf_ktime_get_ns();
 }
 
-/* The tracked skb this CPU is working on right now, or NULL. */
-static __always_inline struct lkt_cur *lkt_cur_live(void)
+/* The tracked skb this CPU is working on right now (``strict``), or that it worked on
+ * last, even if another skb came in between (an ARP request the neighbour layer sent
+ * for it), within LKT_CUR_NS; else NULL. */
+static __always_inline struct lkt_cur *lkt_cur_live(int strict)
 {
 	struct lkt_cur *c = lkt_cur_get();
 
-	if (!c || !c->skb || bpf_ktime_get_ns() - c->ts > LKT_CUR_NS)
+	if (!c || !c->last_skb || (strict && !c->skb) || bpf_ktime_get_ns() - c->ts > LKT_CUR_NS)
 		return 0;
 	return c;
 }

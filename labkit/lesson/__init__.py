@@ -15,6 +15,7 @@ from .cast import Cast, cast
 from .checks import check
 from .display import setup_plotting
 from .scenarios import (
+    KernelPath,
     ServiceCall,
     ServiceContrast,
     backend_spread,
@@ -22,6 +23,7 @@ from .scenarios import (
     counts,
     external_target,
     kernel_contrast,
+    kernel_path,
     service_call,
     service_contrast,
     start,
@@ -31,6 +33,7 @@ from .values import VALUE_MEANINGS, values_table
 
 __all__ = [
     "Cast",
+    "KernelPath",
     "ServiceCall",
     "ServiceContrast",
     "VALUE_MEANINGS",
@@ -41,6 +44,7 @@ __all__ = [
     "counts",
     "external_target",
     "kernel_contrast",
+    "kernel_path",
     "service_call",
     "service_contrast",
     "setup_plotting",

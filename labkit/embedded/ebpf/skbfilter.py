@@ -210,15 +210,14 @@ class _Parser:
         if self.peek() is None:
             raise self.fail("expected an IPv4 address")
         text = self.take()
-        try:
-            net = ipaddress.IPv4Network(text if not host else f"{text}/32", strict=False)
-        except ValueError:
-            self.i -= 1
-            raise self.fail(f"{text!r} is not an IPv4 {'address' if host else 'network (A/N)'}") from None
         if host and "/" in text:
             self.i -= 1
             raise self.fail(f"host takes one address; for {text!r} write net {text}")
-        return net
+        try:
+            return ipaddress.IPv4Network(text if not host else f"{text}/32", strict=False)
+        except ValueError:
+            self.i -= 1
+            raise self.fail(f"{text!r} is not an IPv4 {'address' if host else 'network (A/N)'}") from None
 
 
 def _is_address(word: str) -> bool:

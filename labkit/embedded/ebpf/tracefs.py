@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from ...errors import ExitStatus, LabError
@@ -158,10 +159,15 @@ def _read_dir(root: Path, names: list[str]) -> dict[str, str | None]:
     return out
 
 
-def read_formats(names: list[str] | None = None) -> dict[str, Format]:
-    """The formats of ``names`` (default: every needed tracepoint), checked."""
-    names = list(NEEDED) if names is None else names
-    root = os.environ.get("LABKIT_TRACEFS")
+def read_formats() -> dict[str, Format]:
+    """The formats of every needed tracepoint, checked (read once per process and
+    $LABKIT_TRACEFS: a running kernel's formats do not change)."""
+    return _formats(os.environ.get("LABKIT_TRACEFS", ""))
+
+
+@cache
+def _formats(root: str) -> dict[str, Format]:
+    names = list(NEEDED)
     if root:
         texts = _read_dir(Path(root), names)
     elif (TRACEFS / "events").is_dir():

@@ -25,11 +25,14 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,9 +49,13 @@ from .build import Template
 from .ringbuf import RingBuffer, poll_all, wait_drained
 from .tracepath import LabNetns, Mark
 
+T = TypeVar("T")
 NETNS_PLACEHOLDER = 0x6C6B746E65746E73  # LKT_NETNS_PLACEHOLDER in bpf/trace_tc.c
 PROG_TYPES = {"sched_cls": bpfsys.PROG_SCHED_CLS, "tracepoint": bpfsys.PROG_TRACEPOINT}
 DIRECTIONS = (("ingress", bpfsys.TCX_INGRESS), ("egress", bpfsys.TCX_EGRESS))
+# devices no packet of the lab crosses (the datapath only keeps the router IP on cilium_host):
+# hooking them would only cost time (each tcx link waits for RCU, under rtnl)
+UNHOOKED = ("lo", "cilium_host", "cilium_net")
 F_FLOWS = 1  # LKT_F_FLOWS in bpf/lib/skbtrace.h
 CONFIG = struct.Struct("=IIQQQQ")  # struct lkt_config
 WHERE = struct.Struct("=QII")  # struct lkt_where
@@ -70,8 +77,33 @@ def lab_namespaces(names: LabNames, plan: Plan) -> list[LabNetns]:
         if ns.netns not in existing:
             continue
         ns.number = len(out) + 1
-        ns.links = {int(v["ifindex"]): k for k, v in NetNS(ns.netns).links().items()}
         out.append(ns)
+    found = _parallel([functools.partial(NetNS(ns.netns).call, socket.if_nameindex, what=ns.label) for ns in out])
+    for ns, links in zip(out, found):
+        ns.links = {int(i): name for i, name in links}
+    return out
+
+
+def _parallel(calls: list[Callable[[], T]], done: Callable[[T], None] | None = None) -> list[T]:
+    """Run the calls at once. Attaching and detaching a tcx link each wait for an RCU
+    grace period; waits that overlap share one, so 50 links take one wait, not 50.
+    ``done`` gets every result, even when another call failed (then that error is raised)."""
+    if not calls:
+        return []
+    with ThreadPoolExecutor(min(64, len(calls))) as pool:
+        futures = [pool.submit(c) for c in calls]
+    out, error = [], None
+    for f in futures:
+        try:
+            value = f.result()
+        except BaseException as e:
+            error = error or e
+            continue
+        out.append(value)
+        if done is not None:
+            done(value)
+    if error is not None:
+        raise error
     return out
 
 
@@ -184,16 +216,27 @@ class Session:
         )
         self._reader = threading.Thread(target=self._read, name="labkit-trace-reader", daemon=True)
         self._reader.start()
-        for name, fmt in self.formats.items():  # tracepoints first: a picked-up skb loses no event
-            fn = f"lkt_tp_{fmt.name}"
-            try:
-                self._perf.append(bpfsys.tracepoint_attach(fmt.id, self._progs[(fn, 0)]))
-            except OSError as e:
-                raise LabError(
-                    f"cannot attach to tracepoint {name}: {e.strerror}", exit_code=ExitStatus.FAILURE
-                ) from None
-        for ns in self.namespaces:
-            NetNS(ns.netns).call(functools.partial(self._hook, ns), what=ns.label)
+        # tracepoints and tc hooks at once (both wait for RCU, under different locks)
+        perf = [functools.partial(self._tracepoint, name, fmt) for name, fmt in self.formats.items()]
+        hooks = [
+            functools.partial(NetNS(ns.netns).call, functools.partial(self._hook, ns, idx, ifname, d, a), what=ns.label)
+            for ns in self.namespaces
+            for idx, ifname in ns.links.items()
+            if ifname not in UNHOOKED
+            for d, a in DIRECTIONS
+        ]
+        _parallel([*perf, *hooks], self._keep)
+
+    def _tracepoint(self, name: str, fmt: tracefs.Format) -> tuple[str, int]:
+        try:
+            return "perf", bpfsys.tracepoint_attach(fmt.id, self._progs[(f"lkt_tp_{fmt.name}", 0)])
+        except OSError as e:
+            raise LabError(f"cannot attach to tracepoint {name}: {e.strerror}", exit_code=ExitStatus.FAILURE) from None
+
+    def _keep(self, kind_fd: tuple[str, int]) -> None:
+        kind, fd = kind_fd
+        if fd >= 0:
+            (self._perf if kind == "perf" else self._links).append(fd)
 
     def _create_maps(self) -> None:
         for t in self.templates.values():
@@ -237,43 +280,31 @@ class Session:
                     self._progs[(fn, number)] = fd
                     self.prog_ids.append(bpfsys.prog_id_name(fd)[0])
 
-    def _hook(self, ns: LabNetns) -> None:
-        """In ``ns``'s namespace: note the datapath's programs, then ours in front of them."""
-        for idx, ifname in ns.links.items():
-            if ifname == "lo":
-                continue
-            for direction, attach in DIRECTIONS:
-                ns.hooks[(ifname, direction)] = _datapath_names(bpfsys.tcx_prog_ids(idx, attach))
-                try:
-                    fd = bpfsys.link_create_first(self._progs[(f"lkt_tc_{direction}", ns.number)], idx, attach)
-                except OSError as e:
-                    if e.errno == errno.ENODEV:
-                        continue  # the interface went away meanwhile
-                    if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):
-                        raise LabError(
-                            "labkit trace needs tcx (Linux 6.6 or later) to hook the lab's interfaces",
-                            exit_code=ExitStatus.FAILURE,
-                        ) from None
-                    raise
-                self._links.append(fd)
+    def _hook(self, ns: LabNetns, idx: int, ifname: str, direction: str, attach: int) -> tuple[str, int]:
+        """In ``ns``'s namespace: note the datapath's programs at this hook, then put ours in
+        front of them; the link's fd (-1 if the interface went away meanwhile)."""
+        ns.hooks[(ifname, direction)] = _datapath_names(bpfsys.tcx_prog_ids(idx, attach))
+        try:
+            return "link", bpfsys.link_create_first(self._progs[(f"lkt_tc_{direction}", ns.number)], idx, attach)
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                return "link", -1
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524):
+                raise LabError(
+                    "labkit trace needs tcx (Linux 6.6 or later) to hook the lab's interfaces",
+                    exit_code=ExitStatus.FAILURE,
+                ) from None
+            raise
 
     def _read(self) -> None:
         assert self._ring is not None
         while not self._stop.is_set():
             poll_all([self._ring], 100)
 
-    def unhook(self) -> None:
-        """Stop picking up packets (the tc programs go); tracked ones are still followed."""
-        for fd in self._links:
-            os.close(fd)
-        self._links = []
-
     def close(self) -> None:
         """Detach and free everything (idempotent); the events read stay in ``records``."""
-        self.unhook()
-        for fd in self._perf:
-            os.close(fd)
-        self._perf = []
+        fds, self._links, self._perf = [*self._links, *self._perf], [], []
+        _parallel([functools.partial(os.close, fd) for fd in fds])
         self._stop.set()
         if self._reader is not None:
             self._reader.join()
@@ -313,8 +344,6 @@ def run(
         else:
             while time.monotonic() < deadline and len(session.records) < options.max_events:
                 time.sleep(0.05)
-        session.unhook()
-        time.sleep(0.05)  # packets already picked up finish their way
     return session, spaces
 
 
