@@ -3,10 +3,12 @@ showed as a dataclass of tables, for the notebook to display and the checks to r
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
+from IPython.display import HTML, display
 
 from ..backend import Settings
 from ..lab import Captured, Lab, connect
@@ -141,6 +143,14 @@ class KernelPath:
     routed_in: list[str]  # namespaces where the kernel looked up a route for the SYN
     figure: go.Figure
     answer: str  # the blog's question, answered from the kernel's side
+
+    COLUMNS = ("netns", "interface", "event", "hook", "verdict", "free", "drop_reason", "detail")
+
+    def _ipython_display_(self) -> None:
+        """In a notebook: the figure, the answer, then the SYN's events as a table."""
+        display(self.figure)
+        display(HTML("<pre>" + html.escape(self.answer) + "</pre>"))
+        display(self.syn[list(self.COLUMNS)])
 
 
 def kernel_path(lab: Lab, server: pd.Series, lanes: list[str], *, fresh_neighbour: bool = False) -> KernelPath | None:
