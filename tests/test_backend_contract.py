@@ -22,9 +22,9 @@ from labkit import backend as contract
 from labkit import tables
 from labkit.backend import Backend, Capabilities, CapturePoint, MapsReader, NodeRef, PodRef, Settings
 from labkit.doctor import Check
-from labkit.errors import LabError
 from labkit.embedded.backend import EmbeddedBackend
 from labkit.embedded.ebpf.maps import NodeMapReader
+from labkit.errors import LabError
 from labkit.live.backend import KindBackend, LiveMaps
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
