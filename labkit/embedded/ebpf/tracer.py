@@ -85,9 +85,10 @@ def lab_namespaces(names: LabNames, plan: Plan) -> list[LabNetns]:
 
 
 def _parallel(calls: list[Callable[[], T]], done: Callable[[T], None] | None = None) -> list[T]:
-    """Run the calls at once. Attaching and detaching a tcx link each wait for an RCU
-    grace period; waits that overlap share one, so 50 links take one wait, not 50.
-    ``done`` gets every result, even when another call failed (then that error is raised)."""
+    """Run the calls at once. Attaching or detaching a tcx link or a tracepoint waits for
+    an RCU grace period; run together, the waits overlap as far as the kernel's locks let
+    them (rtnl for tcx, the trace event lock for tracepoints). ``done`` gets every result,
+    even when another call failed (then that error is raised)."""
     if not calls:
         return []
     with ThreadPoolExecutor(min(64, len(calls))) as pool:
@@ -126,7 +127,8 @@ def patch_netns(insns: bytes, number: int) -> bytes:
 
 
 def _datapath_names(ids: list[int]) -> str:
-    """The datapath programs (by their full function names) among program ids."""
+    """The datapath programs (by their full function names) among program ids (another
+    trace's programs, running at the same time, are not the datapath's)."""
     full = {fn[:15]: fn for progs in build.PROGRAMS.values() for fn, _, _ in progs}
     out = []
     for pid in ids:
@@ -138,7 +140,8 @@ def _datapath_names(ids: list[int]) -> str:
             name = bpfsys.prog_id_name(fd)[1]
         finally:
             os.close(fd)
-        out.append(full.get(name, name))
+        if not name.startswith("lkt_"):
+            out.append(full.get(name, name))
     return ",".join(out)
 
 
