@@ -37,20 +37,25 @@ SERVER_CPU, CLIENT_CPU = ("1", "0") if (os.cpu_count() or 1) > 1 else ("0", "0")
 
 
 def iperf(lab: Lab, server: str, ip: str, seconds: float) -> float:
-    srv = lab.backend.popen(
-        server,
-        ["taskset", "-c", SERVER_CPU, "iperf3", "-s", "-1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.3)
-        argv = ["taskset", "-c", CLIENT_CPU, "iperf3", "-c", ip, "-t", str(seconds), "-J"]
-        r = lab.backend.run("client-pod", argv, timeout=seconds + 30)
-        return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
-    finally:
-        srv.kill()
-        srv.wait()
+    """Gbit/s of one iperf3 run (retried when the server was not listening yet)."""
+    for attempt in range(3):
+        srv = lab.backend.popen(
+            server,
+            ["taskset", "-c", SERVER_CPU, "iperf3", "-s", "-1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5 + attempt)
+            argv = ["taskset", "-c", CLIENT_CPU, "iperf3", "-c", ip, "-t", str(seconds), "-J"]
+            r = lab.backend.run("client-pod", argv, timeout=seconds + 30)
+            end = json.loads(r.stdout or "{}").get("end", {})
+            if "sum_received" in end:
+                return end["sum_received"]["bits_per_second"] / 1e9
+        finally:
+            srv.kill()
+            srv.wait()
+    raise RuntimeError(f"iperf3 failed: {r.stdout[-300:]}")
 
 
 def traced(lab: Lab, server: str, ip: str, seconds: float, flt: str) -> tuple[float, dict, float]:
