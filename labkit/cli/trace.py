@@ -13,13 +13,13 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LabError
-from ..render import text_table
 from .common import AddCommand, Args, lab_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["time", "packet", "skb", "cpu", "process", "netns", "interface", "length", "tuple", "event", "info"]
 
@@ -35,6 +35,10 @@ def info(row: Any) -> str:
 
 def text(df: pd.DataFrame) -> str:
     """The trace as pwru-like lines (time in ms from the first event)."""
+    import pandas as pd  # heavy: only once there is a trace to print (`labkit --help` stays fast)
+
+    from ..render import text_table
+
     if df.empty:
         return "no packet matched; check --filter and -p (labkit trace --help)"
     view = pd.DataFrame(
