@@ -3,7 +3,6 @@ the tracer is safe (nothing left attached, host traffic kept in the kernel, boun
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import signal
@@ -308,15 +307,10 @@ def test_cli_prints_the_path_and_passes_the_exit_code_through(lab, capsys):
 
 
 # ------------------------------------------------------------------ the filter in the kernel
-TEST_RUN = 10
-
-
 def _test_run(fd: int, frame: bytes) -> None:
-    data = ctypes.create_string_buffer(frame, len(frame))
-    attr = ctypes.create_string_buffer(80)
-    struct.pack_into("=IIIIQQI", attr, 0, fd, 0, len(frame), 0, ctypes.addressof(data), 0, 1)
-    bpfsys._sys(TEST_RUN, attr)
-    assert struct.unpack_from("=i", attr.raw, 4)[0] == -1  # TCX_NEXT: the packet is never touched
+    run = bpfsys.prog_test_run(fd, frame)
+    assert struct.unpack("=i", struct.pack("=I", run.retval))[0] == -1  # TCX_NEXT: never decides
+    assert run.data == frame  # and never touches the packet
 
 
 FRAMES = {
