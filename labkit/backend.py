@@ -115,6 +115,7 @@ class Capabilities:
     companions: bool  # cheap second labs side by side (for contrasts)
     look_back: bool  # monitor(seconds=) returns events that already happened
     up_applies_manifests: bool  # `up` also applies cluster/manifests (kind); else `apply` does
+    trace: bool  # trace() follows packets through the kernel (tracepoints + tc hooks, like pwru)
 
     @property
     def default_datapath(self) -> str:
@@ -258,4 +259,20 @@ class Backend(Protocol):
         output: str = "compact",
     ) -> Iterator[str]:
         """What `hubble observe` prints (``output`` compact or json)."""
+        ...
+
+    def trace(
+        self,
+        points: Sequence[str] = (),
+        *,
+        filter: str = "",
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+        max_events: int | None = None,
+    ) -> pd.DataFrame:
+        """TRACE (pwru-like): every kernel event of the packets that match ``filter``
+        (a pcap-filter subset, "" for all) where they are picked up, at ``points``
+        (node:iface / pod:iface, globs; then their flows are followed everywhere) or
+        anywhere in the lab; while ``during`` runs (at most ``duration`` seconds, default
+        10) or for the next ``duration`` seconds; at most ``max_events`` events."""
         ...

@@ -9,6 +9,7 @@ contract (:mod:`labkit.backend`).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -184,6 +185,37 @@ class Lab:
             result = self.pod(target).run(argv, timeout=seconds)
             cap.wait(settle)
         return Captured(result, cap)
+
+    def trace(
+        self,
+        target: str | None = None,
+        argv: Sequence[str] | None = None,
+        *,
+        points: Sequence[str] = (),
+        filter: str = "",
+        seconds: float | None = None,
+        max_events: int | None = None,
+    ) -> pd.DataFrame:
+        """Follow packets through the kernel while ``argv`` runs in ``target`` (pwru-like):
+        the TRACE table (labkit.tables), one row per kernel event of each packet that
+        matches ``filter`` ('tcp and port 80'; "" = all) where it is picked up: at
+        ``points`` (then its whole flow is followed) or anywhere in the lab. Without a
+        command: the next ``seconds``. ``seconds`` (default 10) and ``max_events`` bound it.
+
+            lab.trace("client-pod", ["curl", "-s", "http://webpod"], filter="tcp and port 80")
+        """
+        if isinstance(points, str):
+            points = [points]
+        during: Callable[[], object] | None = None
+        if argv is not None:
+            if isinstance(argv, str):
+                raise LabError("give the command as a list of words, e.g. ['curl', '-s', 'http://webpod']")
+            if target is None:
+                raise LabError("say where the command runs: lab.trace('client-pod', [...])")
+            where = self.target(target)._where
+            limit = seconds if seconds is not None else 10.0
+            during = functools.partial(self.backend.run, where, list(argv), timeout=limit)
+        return self.backend.trace(points, filter=filter, duration=seconds, during=during, max_events=max_events)
 
     def capture_choices(self) -> list[tuple[str, str]]:
         """(label, point) for every interface worth capturing on, in path order (labkit.paths)."""

@@ -298,6 +298,31 @@ PACKETS = _schema(
     ("summary", S, "one line like tcpdump's"),
 )
 
+TRACE = _schema(
+    "trace",
+    "Kernel events of traced packets (`labkit trace`, like pwru): one row per event, oldest first.",
+    ("time", F, "seconds since the epoch (the kernel's clock)"),
+    ("packet", INT, "packet number in this trace (1, 2, ...); a packet keeps it across the skbs that carry it"),
+    ("skb", S, "kernel address of the skb, as pwru prints it"),
+    ("cpu", INT, "CPU the event ran on"),
+    ("process", S, "task running on that CPU (softirq work runs in whichever task it interrupted)"),
+    ("pid", INT, "its process id"),
+    ("netns", S, "the lab's node or pod whose network namespace it happened in ('' if unknown)"),
+    ("node", S, "the node of that namespace ('' for the kind network)"),
+    ("interface", S, "the device"),
+    ("length", NI, "skb length in bytes (missing where the event has none)"),
+    ("tuple", S, "addresses, ports and protocol at the packet's last tc hook: 10.244.1.71:41234->10.244.1.182:80(tcp)"),
+    ("proto", S, "TCP, UDP, ICMP, ARP"),
+    ("tcp_flags", S, "tcpdump notation: [S], [S.], [P.], [F.], [.]"),
+    ("event", S, "tracepoint (net:netif_receive_skb, fib:fib_table_lookup, ...) or tc:ingress / tc:egress"),
+    ("hook", S, "tc events: the datapath's program at that hook (cil_from_container, ...), '' if none"),
+    ("verdict", S, "tc events: what the datapath did with the packet, from its trace and drop events"),
+    ("free", S, "consumed or dropped (skb:consume_skb / skb:kfree_skb), '' otherwise"),
+    ("drop_reason", S, "the kernel's drop reason by name (NO_SOCKET), or the datapath's at its hook"),
+    ("detail", S, "the event's own fields: the route found, the neighbour, the freeing function"),
+)
+
 ALL = {
-    s.name: s for s in (NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS)
+    s.name: s
+    for s in (NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS, TRACE)
 }

@@ -24,6 +24,7 @@ from labkit.backend import Backend, Capabilities, CapturePoint, MapsReader, Node
 from labkit.doctor import Check
 from labkit.embedded.backend import EmbeddedBackend
 from labkit.embedded.ebpf.maps import NodeMapReader
+from labkit.errors import LabError
 from labkit.live.backend import KindBackend, LiveMaps
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "live"))
@@ -79,6 +80,7 @@ def test_the_protocols_cover_what_callers_use():
         "external_address",
         "existing_labs",
         "doctor",
+        "trace",
     } <= set(protocol_methods(Backend))
     assert {"endpoints", "ct", "nat", "lb", "ipcache", "metrics", "flush", "text"} <= set(protocol_methods(MapsReader))
 
@@ -159,6 +161,13 @@ def exercise(be: Backend, node: str, pod: str) -> None:
     flows = be.flows(node, seconds=60)
     check_value(Backend, "flows", flows)
     tables.FLOWS.check(flows)
+    if be.capabilities.trace:
+        traced = be.trace([f"{pod}:eth0"], filter="tcp", during=lambda: be.run(pod, ["true"]))
+        check_value(Backend, "trace", traced)
+        tables.TRACE.check(traced)
+    else:
+        with pytest.raises(LabError, match="pwru"):  # one line saying what to run instead
+            be.trace([f"{pod}:eth0"], filter="tcp")
 
     maps = be.maps(node)
     assert isinstance(maps, MapsReader) and maps.node == node

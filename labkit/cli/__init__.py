@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .. import verbose
 from ..errors import ExitStatus, LabError, LabWarning
-from . import cilium, docs, lab, monitor, run
+from . import cilium, docs, lab, monitor, run, trace
 from .common import Args, Parser, lab_options, node_options, output_options
 
 EXAMPLES = """\
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.register(add, common, out)
     cilium.register(add, common, out, node)
     monitor.register(add, common, out, node)
+    trace.register(add, common, out)
     return p
 
 
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args_in = list(sys.argv[1:] if argv is None else argv)
-    # Everything after the first "--" is a command to run (exec, capture), never options.
+    # Everything after the first "--" is a command to run (exec, capture, trace), never options.
     command: list[str] = []
     if "--" in args_in:
         i = args_in.index("--")

@@ -22,6 +22,7 @@ from ..netns import NetNS
 from ..plan import EXTERNAL_IP, Plan
 from . import controlplane, doctor, exthost, hosts, processes, state, teardown, topology, undo
 from . import datapath as dpath
+from .ebpf import skbfilter, tracer
 from .ebpf.maps import NodeMapReader
 from .ebpf.view import DatapathView
 from .names import ETC_NETNS, LabNames, existing_labs
@@ -37,6 +38,7 @@ class EmbeddedBackend:
         companions=True,
         look_back=True,
         up_applies_manifests=False,
+        trace=True,
     )
 
     def __init__(self, lab: str = "default", *, cluster_dir: Path = spec.CLUSTER_DIR) -> None:
@@ -410,6 +412,25 @@ class EmbeddedBackend:
         return self._watched_view().observe_lines(
             node, last=last, seconds=seconds, follow=follow, duration=duration, output=output
         )
+
+    def trace(
+        self,
+        points: Sequence[str] = (),
+        *,
+        filter: str = "",
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+        max_events: int | None = None,
+    ) -> pd.DataFrame:
+        """labkit/embedded/ebpf/tracer.py; bad input is refused before anything is loaded."""
+        node = skbfilter.parse(filter)
+        seconds, limit = tracer.check_bounds(duration, max_events)
+        if isinstance(points, str):
+            points = [points]
+        pickup = tuple(dict.fromkeys((NetNS.at(p.netns).name, p.interface) for p in self.capture_points(points)))
+        _need_root()
+        options = tracer.Options(node, pickup, seconds, limit)
+        return tracer.trace(self.names, self.plan(), options, during)
 
     # ------------------------------------------------------------------ internals
     def _load_values(self, options: dict[str, Any]) -> spec.DatapathSpec:

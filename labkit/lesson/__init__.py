@@ -15,6 +15,7 @@ from .cast import Cast, cast
 from .checks import check
 from .display import setup_plotting
 from .scenarios import (
+    KernelPath,
     ServiceCall,
     ServiceContrast,
     SocketLBTrace,
@@ -24,6 +25,7 @@ from .scenarios import (
     external_target,
     host_nat_entries,
     kernel_contrast,
+    kernel_path,
     service_call,
     service_contrast,
     socket_lb_trace,
@@ -35,6 +37,7 @@ from .values import VALUE_MEANINGS, values_table
 
 __all__ = [
     "Cast",
+    "KernelPath",
     "ServiceCall",
     "ServiceContrast",
     "SocketLBTrace",
@@ -47,6 +50,7 @@ __all__ = [
     "external_target",
     "host_nat_entries",
     "kernel_contrast",
+    "kernel_path",
     "service_call",
     "service_contrast",
     "socket_lb_trace",

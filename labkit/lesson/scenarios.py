@@ -3,15 +3,18 @@ showed as a dataclass of tables, for the notebook to display and the checks to r
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
+from IPython.display import HTML, display
 
 from ..backend import Settings
 from ..lab import Captured, Lab, connect
 from ..plots.topology import topology as topology_figure
+from ..plots.trace import lane_of, timeline
 from .cast import cast
 from .display import note, setup_plotting
 
@@ -128,6 +131,86 @@ def service_contrast(lab: Lab) -> ServiceContrast | None:
     )
     ct = pd.concat({"socket LB": a.ct, "tc LB": b.ct}, names=["mode", "#"])
     return ServiceContrast(dest, ct)
+
+
+@dataclass(frozen=True)
+class KernelPath:
+    """The blog's pwru step: one call followed through the kernel (``Lab.trace``)."""
+
+    trace: pd.DataFrame  # every event of every packet of the call (TRACE)
+    syn: pd.DataFrame  # the client's SYN, event by event
+    crossed: list[str]  # interfaces (netns:interface) the SYN went through, in order
+    missed: list[str]  # the lanes asked for that the SYN never reached
+    routed_in: list[str]  # namespaces where the kernel looked up a route for the SYN
+    figure: go.Figure
+    answer: str  # the blog's question, answered from the kernel's side
+
+    COLUMNS = ("netns", "interface", "event", "hook", "verdict", "free", "drop_reason", "detail")
+
+    def _ipython_display_(self) -> None:
+        """In a notebook: the figure, the answer, then the SYN's events as a table."""
+        display(self.figure)
+        display(HTML("<pre>" + html.escape(self.answer) + "</pre>"))
+        display(self.syn[list(self.COLUMNS)])
+
+
+def kernel_path(lab: Lab, server: pd.Series, lanes: list[str], *, fresh_neighbour: bool = False) -> KernelPath | None:
+    """curl ``server`` (a row of PODS) from client-pod while tracing its flow from the
+    client's eth0; ``lanes`` (capture points) order the figure. ``fresh_neighbour``
+    forgets the client node's neighbour entries first, so the first packet shows the
+    neighbour layer resolving the next hop. A backend without the tracer: None, and a note."""
+    if not lab.backend.capabilities.trace:
+        note("Following packets through the kernel needs the embedded lab (on kind, pwru does it on the host).")
+        return None
+    c = cast(lab)
+    if fresh_neighbour:
+        lab.node(c.node).run(["ip", "neigh", "flush", "dev", "eth0"])
+    df = lab.trace(
+        "client-pod",
+        ["curl", "-s", "--max-time", "5", f"http://{server.ip}"],
+        points=[f"{c.client['name']}:eth0"],
+        filter=f"tcp and host {server.ip} and port 80",
+    )
+    sent = df[(df.tcp_flags == "[S]") & df.tuple.str.startswith(f"{c.client.ip}:")]
+    syn = df[df.packet == sent.packet.iloc[0]] if len(sent) else df.iloc[0:0]
+    crossed = list(dict.fromkeys(lane_of(n, i) for n, i in zip(syn.netns, syn.interface)))
+    missed = [lane for lane in lanes if lane not in crossed]
+    routed = list(dict.fromkeys(syn[syn.event == "fib:fib_table_lookup"].netns))
+    figure = timeline(
+        df,
+        packets=[int(syn.packet.iloc[0])] if len(syn) else None,
+        lanes=lanes,
+        title="The SYN's way through the kernel",
+    )
+    return KernelPath(
+        df, syn.reset_index(drop=True), crossed, missed, routed, figure, _answer(syn, crossed, missed, c.node)
+    )
+
+
+def _answer(syn: pd.DataFrame, crossed: list[str], missed: list[str], node: str) -> str:
+    """What the trace says, in sentences made from its rows."""
+    if syn.empty:
+        return "No SYN was traced: did the call run?"
+    hops = " -> ".join(crossed)
+    lines = [f"The SYN went {hops}."]
+    for r in syn[(syn.hook != "") & (syn.verdict != "")].itertuples():
+        lines.append(f"At tc {r.event.split(':')[1]} of {r.netns}:{r.interface}, {r.hook} decided: {r.verdict}.")
+    routes = syn[syn.event == "fib:fib_table_lookup"]
+    where = sorted(set(routes.netns))
+    lines.append(
+        f"Route lookups ran in {', '.join(where)}" + (f", none in the node {node}." if node not in where else ".")
+        if where
+        else "No route lookup ran anywhere."
+    )
+    neigh = syn[syn.event.str.startswith("neigh:")]
+    for r in neigh.itertuples():
+        lines.append(f"In {r.netns}: {r.detail}.")
+    if missed:
+        lines.append(f"It never reached {', '.join(missed)}: no event there at all.")
+    end = syn.iloc[-1]
+    if end.free:
+        lines.append(f"It ended {end.free} in {end.netns} ({end.drop_reason or end.detail}).")
+    return "\n".join(lines)
 
 
 def external_target(lab: Lab) -> str:

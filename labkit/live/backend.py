@@ -106,7 +106,12 @@ class KindBackend:
 
     name = "kind"
     capabilities = Capabilities(
-        datapaths=("cilium",), options=False, companions=False, look_back=False, up_applies_manifests=True
+        datapaths=("cilium",),
+        options=False,
+        companions=False,
+        look_back=False,
+        up_applies_manifests=True,
+        trace=False,
     )
 
     def __init__(
@@ -504,6 +509,23 @@ class KindBackend:
             argvs = [a[: a.index("--") + 1] + ["timeout", f"{duration:g}"] + a[a.index("--") + 1 :] for a in argvs]
         tools.require("kubectl")
         return _stream(argvs)
+
+    def trace(
+        self,
+        points: Sequence[str] = (),
+        *,
+        filter: str = "",
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+        max_events: int | None = None,
+    ) -> pd.DataFrame:
+        """A kind cluster's nodes share the host's kernel with everything else on it, and
+        labkit's tracer hooks only the embedded lab's namespaces: pwru is the tool there."""
+        raise LabError(
+            "labkit trace follows packets through the embedded lab's kernel only; on a kind cluster run pwru "
+            "on the host: docker run --privileged --rm -t --pid=host -v /sys/kernel/debug/:/sys/kernel/debug/ "
+            f"cilium/pwru pwru --filter-track-skb --output-tuple '{filter or 'tcp and port 80'}'"
+        )
 
 
 def _stream(argvs: list[list[str]]) -> Iterator[str]:

@@ -280,3 +280,90 @@ def link_create(prog_fd: int, target_ifindex: int, attach_type: int) -> int:
     """BPF_LINK_CREATE (tcx): attach to an interface of the calling thread's netns; the
     attachment lives as long as the returned link fd, or a pin of it."""
     return _sys(LINK_CREATE, _attr("=IIII", prog_fd, target_ifindex, attach_type, 0))
+
+
+BPF_F_BEFORE = 1 << 3  # tcx: put the program first in line (no relative program given)
+
+
+def link_create_first(prog_fd: int, target_ifindex: int, attach_type: int) -> int:
+    """BPF_LINK_CREATE (tcx) ahead of every program already there (labkit trace sees a
+    packet before the datapath decides its fate); the link lives as long as its fd."""
+    return _sys(LINK_CREATE, _attr("=IIIIIIQ", prog_fd, target_ifindex, attach_type, BPF_F_BEFORE, 0, 0, 0))
+
+
+# ------------------------------------------------------------------ introspection
+PROG_GET_FD_BY_ID, PROG_QUERY = 13, 16
+PROG_TRACEPOINT = 5
+_PROG_INFO = 88  # the part of struct bpf_prog_info read here (up to name[16])
+
+
+def _prog_info(fd: int, xlated: ctypes.Array | None = None) -> bytes:
+    info = ctypes.create_string_buffer(_PROG_INFO)
+    if xlated is not None:
+        struct.pack_into("=I", info, 20, len(xlated))
+        struct.pack_into("=Q", info, 32, _addr(xlated))
+    _sys(OBJ_GET_INFO_BY_FD, _attr("=IIQ", fd, _PROG_INFO, _addr(info)))
+    return info.raw
+
+
+def prog_id_name(fd: int) -> tuple[int, str]:
+    """(id, name) of a loaded program."""
+    raw = _prog_info(fd)
+    return struct.unpack_from("=I", raw, 4)[0], raw[64:80].split(b"\0")[0].decode()
+
+
+def prog_xlated(fd: int) -> bytes:
+    """The program as the verifier rewrote it (context accesses turned into the kernel's
+    own struct offsets). Root only."""
+    n = struct.unpack_from("=I", _prog_info(fd), 20)[0]
+    buf = ctypes.create_string_buffer(n)
+    _prog_info(fd, buf)
+    return buf.raw
+
+
+def prog_fd_by_id(prog_id: int) -> int:
+    return _sys(PROG_GET_FD_BY_ID, _attr("=III", prog_id, 0, 0))
+
+
+def tcx_prog_ids(ifindex: int, attach_type: int) -> list[int]:
+    """Ids of the programs attached with tcx to ``ifindex`` of the calling thread's netns."""
+    ids = (ctypes.c_uint32 * 64)()
+    attr = _attr("=IIIIQI", ifindex, attach_type, 0, 0, ctypes.addressof(ids), 64)
+    try:
+        _sys(PROG_QUERY, attr)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.EINVAL):
+            return []
+        raise
+    count = struct.unpack_from("=I", attr.raw, 24)[0]
+    return list(ids[: min(count, 64)])
+
+
+# ------------------------------------------------------------------ perf events (tracepoints)
+SYS_PERF_EVENT_OPEN = 298  # x86_64
+PERF_TYPE_TRACEPOINT = 2
+PERF_SAMPLE_RAW = 1 << 10
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+PERF_EVENT_IOC_ENABLE = 0x2400
+PERF_EVENT_IOC_SET_BPF = 0x40042408
+
+
+def tracepoint_attach(tp_id: int, prog_fd: int) -> int:
+    """Run ``prog_fd`` on tracepoint ``tp_id`` (its id in tracefs), on every CPU; the
+    program stays attached as long as the returned perf event fd is open."""
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("=IIQQQ", attr, 0, PERF_TYPE_TRACEPOINT, 128, tp_id, 1, PERF_SAMPLE_RAW)
+    struct.pack_into("=I", attr, 48, 1)  # wakeup_events
+    fd = _libc.syscall(SYS_PERF_EVENT_OPEN, ctypes.byref(attr), -1, 0, -1, PERF_FLAG_FD_CLOEXEC)
+    if fd < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    try:
+        for req, arg in ((PERF_EVENT_IOC_SET_BPF, prog_fd), (PERF_EVENT_IOC_ENABLE, 0)):
+            if _libc.ioctl(fd, ctypes.c_ulong(req), ctypes.c_int(arg)) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+    except BaseException:
+        os.close(fd)
+        raise
+    return int(fd)

@@ -67,6 +67,37 @@ MAP_NAMES = (
     "labkit_node_config",
     "cilium_events",
 )
+# labkit trace's sources (tracer.py): compiled the same way, on demand, never attached by `up`
+TRACE_PROGRAMS: dict[str, list[tuple[str, str, str]]] = {
+    "trace_tc.c": [("lkt_tc_ingress", "sched_cls", ""), ("lkt_tc_egress", "sched_cls", "")],
+    "trace_tp.c": [
+        (f"lkt_tp_{tp}", "tracepoint", "")
+        for tp in (
+            "net_dev_queue",
+            "net_dev_start_xmit",
+            "netif_rx",
+            "netif_receive_skb",
+            "kfree_skb",
+            "consume_skb",
+            "tcp_send_reset",
+            "skb_copy_datagram_iovec",
+            "fib_table_lookup",
+            "neigh_create",
+            "neigh_event_send_done",
+        )
+    ],
+}
+TRACE_MAP_NAMES = (
+    "lkt_config",
+    "lkt_skbs",
+    "lkt_devs",
+    "lkt_fps",
+    "lkt_flows",
+    "lkt_pickup",
+    "lkt_cur",
+    "lkt_counter",
+    "lkt_events",
+)
 
 
 def cache_dir() -> Path:
@@ -163,21 +194,36 @@ def templates(flags: list[str]) -> dict[str, Template]:
     cdir = private_dir(cache_dir())
     comp = compiler()
     for name in PROGRAMS:
-        key = cache_key(name, source.program_text(name), flags, comp)
-        path = cdir / _entry_name(key)
-        if path.exists():
-            t, why = _read_checked(path, key)
-            if t is not None:
-                out[name] = t
-                continue
-            notice(f"the compile cache entry {path} {why}; compiling bpf/{name} again")
-            path.unlink(missing_ok=True)
-        todo[name] = (path, key)
+        t, path, key = _cached(cdir, name, flags, comp)
+        if t is not None:
+            out[name] = t
+        else:
+            todo[name] = (path, key)
     if todo:
         with ThreadPoolExecutor(len(todo)) as pool:
             for name, t in zip(todo, pool.map(lambda n: _compile_child(n, flags, *todo[n]), todo)):
                 out[name] = t
     return out
+
+
+def template(name: str, flags: list[str]) -> Template:
+    """One source's template for ``flags`` (labkit trace's), compiled in a child when not cached."""
+    cdir = private_dir(cache_dir())
+    t, path, key = _cached(cdir, name, flags, compiler())
+    return t if t is not None else _compile_child(name, flags, path, key)
+
+
+def _cached(cdir: Path, name: str, flags: list[str], comp: dict[str, str]) -> tuple[Template | None, Path, dict]:
+    """The cached template of ``name`` for ``flags`` if a sound one is there; its path and key."""
+    key = cache_key(name, source.program_text(name), flags, comp)
+    path = cdir / _entry_name(key)
+    if path.exists():
+        t, why = _read_checked(path, key)
+        if t is not None:
+            return t, path, key
+        notice(f"the compile cache entry {path} {why}; compiling bpf/{name} again")
+        path.unlink(missing_ok=True)
+    return None, path, key
 
 
 def _read_checked(path: Path, key: dict[str, str]) -> tuple[Template | None, str]:
@@ -232,7 +278,7 @@ def _child(name: str, out: Path, key: dict[str, str], flags: list[str]) -> None:
     b = BPF(text=source.program_text(name), cflags=[*flags, "-Wno-unused-function"])
     fd_to_map: dict[int, str] = {}
     maps: dict[str, dict] = {}
-    for m in MAP_NAMES:
+    for m in (*MAP_NAMES, *TRACE_MAP_NAMES):
         try:
             fd = b.get_table(m).map_fd
         except Exception:
@@ -247,7 +293,7 @@ def _child(name: str, out: Path, key: dict[str, str], flags: list[str]) -> None:
             "flags": info.flags,
         }
     progs = {}
-    for fn, ptype, attach in PROGRAMS[name]:
+    for fn, ptype, attach in {**PROGRAMS, **TRACE_PROGRAMS}[name]:
         insns = bytearray(b.dump_func(fn))
         relocs = []
         for i in range(0, len(insns), 8):
