@@ -107,12 +107,24 @@ def test_cross_node_fib_and_neighbour_on_the_sender_delivery_by_the_receivers_et
 
 
 def test_a_packet_the_datapath_drops_ends_in_a_drop_with_its_reason(lab):
+    # A source address that is not the endpoint's: Cilium's from-container drops it
+    # ("Invalid source ip"), as lesson 05 shows.
     c = cast(lab)
-    syn = syn_of(call(lab, f"http://{c.service.cluster_ip}:81", filter="tcp and port 81"), c.client.ip)
-    hook = syn[syn.hook == "cil_from_container"].iloc[0]
-    assert hook.verdict == "drop" and hook.drop_reason == "Is a ClusterIP"
-    end = syn.iloc[-1]
+    spoof = c.client.ip.rsplit(".", 1)[0] + ".250"
+    pod = lab.pod("client-pod")
+    pod.sh(["ip", "addr", "add", f"{spoof}/32", "dev", "eth0"])
+    try:
+        rows = lab.trace(
+            "client-pod", ["ping", "-c", "1", "-W", "1", "-I", spoof, c.web_same.ip], filter=f"icmp and host {spoof}"
+        )
+    finally:
+        pod.sh(["ip", "addr", "del", f"{spoof}/32", "dev", "eth0"])
+    ping = rows[rows.tuple.str.startswith(spoof)]
+    hook = ping[ping.hook == "cil_from_container"].iloc[0]
+    assert hook.verdict == "drop" and hook.drop_reason == "Invalid source ip"
+    end = ping.iloc[-1]
     assert (end.event, end.free, end.drop_reason, end.netns) == ("skb:kfree_skb", "dropped", "TC_INGRESS", c.node)
+    assert c.web_same["name"] not in set(ping.netns)  # it never reached the server
 
 
 def test_a_packet_the_stack_drops_shows_the_kernels_reason(lab):
