@@ -143,9 +143,12 @@ class KindBackend:
                 "--datapath and --set are for the embedded backend; the kind backend installs "
                 "Cilium with cluster/cilium-values.yaml"
             )
+        self.kube.forget()
         return bringup.up(self.lab, self.repo, offline=self.offline, timeout=self.timeout, log=self.log)
 
     def down(self) -> str:
+        self.kube.forget()
+        self._cilium_pods.clear()
         return bringup.down(self.lab, log=self.log)
 
     def is_up(self) -> bool:
@@ -153,6 +156,7 @@ class KindBackend:
 
     def apply(self, paths: Sequence[str]) -> list[str]:
         """`kubectl apply -f` each path (relative paths: from the cwd, else from the repo)."""
+        self.kube.forget()
         return bringup.apply(self.lab, [Path(p) if Path(p).exists() else self.repo / p for p in paths], log=self.log)
 
     def settings(self) -> Settings:

@@ -3,17 +3,24 @@
 The kubernetes Python client is used when it can load the kind context from the kubeconfig;
 otherwise (or when it fails) `kubectl get ... -o json`. Both give the same JSON shape, so the
 parsers in :mod:`labkit.live.parse_k8s` do not care which one answered.
+
+A list is kept for ``FRESH_FOR`` seconds: one command (a capture, a status) asks for nodes
+and pods several times, and each kubectl call costs a process and a round trip to the API
+server. Whatever changes the cluster (up, apply, down) calls :meth:`Kube.forget`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from typing import Any
 
 from ..errors import LabError
 from . import tools
 
 CLUSTER_SCOPED = {"nodes", "ciliumnodes"}
+FRESH_FOR = 2.0
 
 
 class Kube:
@@ -21,6 +28,11 @@ class Kube:
         self.context = context
         self.use_client = use_client  # None: try the client, fall back to kubectl
         self._api: Any = None
+        self._lists: dict[tuple[str, str | None, str | None, str | None], tuple[float, dict]] = {}
+
+    def forget(self) -> None:
+        """Drop the lists kept: the cluster changed."""
+        self._lists.clear()
 
     # -- the kubernetes client ------------------------------------------------------------
     def _client(self):
@@ -94,6 +106,17 @@ class Kube:
         field_selector: str | None = None,
     ) -> dict:
         """A list of ``resource`` as kubectl's JSON (``{"items": [...]}``)."""
+        key = (resource, namespace, label_selector, field_selector)
+        kept = self._lists.get(key)
+        if kept is not None and time.monotonic() - kept[0] < FRESH_FOR:
+            return copy.deepcopy(kept[1])
+        doc = self._fetch(resource, namespace, label_selector, field_selector)
+        self._lists[key] = (time.monotonic(), doc)
+        return copy.deepcopy(doc)
+
+    def _fetch(
+        self, resource: str, namespace: str | None, label_selector: str | None, field_selector: str | None
+    ) -> dict:
         doc = self._via_client(resource, namespace, label_selector, field_selector)
         if doc is not None:
             return doc
