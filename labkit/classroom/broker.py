@@ -409,8 +409,8 @@ class Handler(socketserver.BaseRequestHandler):
                 stderr=fds[2],
                 env=env,
                 cwd=cwd,
-                start_new_session=not req.get("tty"),
-                preexec_fn=_become(acct, procs, tty=bool(req.get("tty"))),
+                start_new_session=True,  # its own group: ended (or Ctrl-C) as one
+                preexec_fn=_become(acct, procs),
                 close_fds=True,
             )
         except OSError as e:
@@ -431,8 +431,10 @@ class Handler(socketserver.BaseRequestHandler):
 
         def reader() -> None:
             try:
-                while conn.recv(64):
-                    pass
+                while data := conn.recv(64):
+                    if b"i" in data:  # the student pressed Ctrl-C in their terminal
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.killpg(proc.pid, signal.SIGINT)
             except OSError:
                 pass
             gone.set()
@@ -461,9 +463,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def _become(acct: roster.Account, cgroup_procs: Iterable[str], *, tty: bool) -> Callable[[], None]:
-    """In the child, before exec: join the cgroups (as root), take the terminal if asked,
-    then become the student for good (no groups, no way back)."""
+def _become(acct: roster.Account, cgroup_procs: Iterable[str]) -> Callable[[], None]:
+    """In the child, before exec: join the cgroups (as root), then become the student for
+    good (no supplementary groups, no way back)."""
     files = list(cgroup_procs)
 
     def run() -> None:
@@ -474,13 +476,6 @@ def _become(acct: roster.Account, cgroup_procs: Iterable[str], *, tty: bool) -> 
                 os.write(fd, pid)
             finally:
                 os.close(fd)
-        if tty:
-            os.setsid()
-            import fcntl
-            import termios
-
-            with contextlib.suppress(OSError):
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.setgroups([])
         os.setresgid(acct.gid, acct.gid, acct.gid)
         os.setresuid(acct.uid, acct.uid, acct.uid)

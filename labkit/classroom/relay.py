@@ -45,8 +45,8 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, lambda n, _f: os._exit(128 + n))  # closing the socket ends the command
     if not os.isatty(0):
         signal.signal(signal.SIGINT, lambda n, _f: os._exit(128 + n))
-    else:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C goes to the command
+    else:  # a terminal's Ctrl-C is passed on to the command (it runs in a session of its own)
+        signal.signal(signal.SIGINT, lambda _n, _f: s.send(b"i"))
     protocol.send_request(s, request, [0, 1, 2])
     while True:
         got = protocol.recv_reply(s)
