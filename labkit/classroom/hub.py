@@ -28,6 +28,8 @@ from .limits import Cage
 from .protocol import CLASSROOM_ROOT
 
 HUB_DIR = CLASSROOM_ROOT / "hub"
+KIT = CLASSROOM_ROOT / "kit"  # the checkout, bind-mounted read-only where every student can reach it
+BIN = CLASSROOM_ROOT / "bin"  # `labkit` for students' terminals
 CONFIG = Path(__file__).resolve().parent / "hub_config.py"
 INSTRUCTOR_PORT_OFFSET = 1  # the class page listens on the hub's internal port + 1
 IDLE_TIMEOUT = 3600  # seconds without activity before a student's server is stopped
@@ -71,14 +73,46 @@ def settings(classroom: roster.Classroom) -> dict[str, Any]:
         "dir": str(HUB_DIR),
         "proxy": str(chp) if chp else "configurable-http-proxy",
         "python": sys.executable,
-        "singleuser": str(venv_bin() / "jupyterhub-singleuser"),
+        "student_python": str(KIT / ".venv" / "bin" / "python"),
+        "kit": str(KIT),
         "labs": str(repo / "labs"),
-        "path": f"{venv_bin()}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "path": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "api_token": api_token(),
         "idle_timeout": IDLE_TIMEOUT,
         "memory_mb": classroom.limits.memory_mb,
         "cpus": classroom.limits.cpus,
     }
+
+
+def expose_kit(repo: Path) -> None:
+    """Bind-mount the checkout read-only at /run/labkit-classroom/kit: students reach it
+    there whatever the permissions of the folders above the checkout, and cannot change it.
+    Their Python is the kit's .venv with PYTHONPATH on the kit (the editable install points
+    at the original path), and `labkit` is a small wrapper in /run/labkit-classroom/bin."""
+    KIT.mkdir(parents=True, exist_ok=True)
+    if not _mounted(KIT):
+        for argv in (["mount", "--bind", str(repo), str(KIT)], ["mount", "-o", "remount,bind,ro", str(KIT)]):
+            r = subprocess.run(argv, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise LabError(f"{' '.join(argv)} failed: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
+    BIN.mkdir(parents=True, exist_ok=True)
+    wrapper = BIN / "labkit"
+    wrapper.write_text(f'#!/bin/sh\nexec "{KIT}/.venv/bin/python" -m labkit.cli "$@"\n')
+    wrapper.chmod(0o755)
+
+
+def hide_kit() -> None:
+    if _mounted(KIT):
+        subprocess.run(["umount", "-l", str(KIT)], capture_output=True)
+
+
+def _mounted(p: Path) -> bool:
+    return any(line.split()[1] == str(p) for line in Path("/proc/self/mounts").read_text().splitlines())
+
+
+def student_env() -> dict[str, str]:
+    """What a student's server needs to run labkit from the kit."""
+    return {"PYTHONPATH": str(KIT), "LABKIT_PYTHON": str(KIT / ".venv" / "bin" / "python")}
 
 
 def copy_labs(labs: Path, account: roster.Account) -> Path:

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m labkit.classroom.relay [--lab LAB] TARGET -- COMMAND...", file=sys.stderr)
         return 2
     target, command = argv[0], argv[2:]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "PYTHON"))}
+    env = dict(os.environ)  # the command runs as the student: their environment is theirs
     request = {
         "op": "spawn",
         "lab": lab,

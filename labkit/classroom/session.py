@@ -141,7 +141,6 @@ def up(
     repo = (repo or Path(__file__).resolve().parents[2]).resolve()
     if hub.proxy_command(repo) is None:
         raise LabError("configurable-http-proxy is not installed; run make classroom (or make setup)", exit_code=1)
-    _readable_by_all(repo)
     accounts = [roster.ensure_account(m) for m in members]
     classroom = roster.Classroom(accounts, limits, ip, port, str(repo))
     CLASSROOM_ROOT.mkdir(parents=True, exist_ok=True)
@@ -152,19 +151,13 @@ def up(
             Cage(a.name).create(limits)
             if not a.instructor:
                 userns.ensure(a.name, a.uid, a.gid)
+        hub.expose_kit(repo)
         start_broker()
         hub.start(classroom)
     except BaseException:
         down()
         raise
     return classroom, hub.hub_url(classroom)
-
-
-def _readable_by_all(repo: Path) -> None:
-    """Students run labkit from this checkout's .venv: it must be readable by them."""
-    for p in (repo, repo / ".venv", repo / "labs", repo / "labkit", repo / "cluster"):
-        if p.exists() and not (p.stat().st_mode & 0o005) == 0o005:
-            raise LabError(f"{p} is not readable by students; chmod o+rx it", exit_code=ExitStatus.FAILURE)
 
 
 def student_labs() -> list[str]:
@@ -183,6 +176,7 @@ def down(*, remove_users: bool = False) -> list[str]:
     for lab in student_labs():
         EmbeddedBackend(lab).down()
     stop_broker()
+    hub.hide_kit()
     for a in accounts:
         userns.remove(a.name)
         Cage(a.name).remove()
