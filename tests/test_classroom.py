@@ -263,3 +263,49 @@ def test_a_class_of_three(classroom):
         timeout=60,
     )
     assert r.returncode == 0 and "Hostname: webpod" in r.stdout, r.stderr
+
+
+CONTRACT = r"""
+import sys
+sys.path.insert(0, "KIT")
+from tests.test_backend_contract import exercise
+from labkit.classroom.client import BrokerBackend
+from labkit.lab import backend_for
+be = backend_for("ctr")
+assert isinstance(be, BrokerBackend), type(be)
+be.up()
+be.apply(["KIT/cluster/manifests"])
+try:
+    exercise(be, "kind-worker", "client-pod")
+finally:
+    print(be.down())
+print("contract kept")
+"""
+
+
+def test_the_broker_backend_keeps_the_contract_for_a_student(classroom):
+    """The contract suite, run by a student (not root) against the broker."""
+    room, _url = classroom
+    acct = room.by_name(REST)
+    code = CONTRACT.replace("KIT", str(hubmod.KIT))
+    r = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={acct.uid}",
+            f"--regid={acct.gid}",
+            "--clear-groups",
+            "env",
+            "-u",
+            "LABKIT_LAB",
+            f"PYTHONPATH={hubmod.KIT}",
+            f"HOME={acct.home}",
+            str(hubmod.KIT / ".venv" / "bin" / "python"),
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=300,
+    )
+    assert r.returncode == 0 and "contract kept" in r.stdout, r.stderr[-3000:]
