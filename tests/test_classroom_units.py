@@ -266,7 +266,7 @@ def _status() -> dict:
             {
                 "student": "alice",
                 "uid": 5001,
-                "labs": [{"lab": "default", "up": True}],
+                "labs": [{"lab": "default", "up": True, "pods": 4}],
                 "memory_bytes": 200 << 20,
                 "checks": [{"lesson": "02-same-node", "question": "SYN", "verdict": "right", "time": 1.0}],
             },
@@ -289,7 +289,7 @@ def test_the_progress_plot_counts_students_who_did_not_try():
 
 def test_the_instructor_page_shows_each_student_and_their_checks():
     html = instructor.page(_status(), "/services/class/", "tok")
-    assert "<tr data-student='alice'>" in html and "default (up)" in html and "class='v right'" in html
+    assert "<tr data-student='alice'>" in html and "default (up, 4 pods)" in html and "class='v right'" in html
     assert "<tr data-student='bob'>" in html and "no lab" in html and "class='v not-tried'" in html
     assert "name='_xsrf' value='tok'" in html and 'id="progress"' in html
     assert "cdn" not in html.lower().split("plotly.js")[0][:2000]  # plotly.js is inline: the page works offline
@@ -304,8 +304,20 @@ def test_the_hub_settings_come_from_the_class(monkeypatch, tmp_path):
     assert (tmp_path / "labkit-api-token").stat().st_mode & 0o777 == 0o600
 
 
-def test_the_hub_config_file_compiles():
-    compile(hub.CONFIG.read_text(), str(hub.CONFIG), "exec")
+def test_the_hub_config_wires_the_class(monkeypatch, tmp_path):
+    from traitlets.config import Config
+
+    monkeypatch.setattr(hub, "HUB_DIR", tmp_path)
+    monkeypatch.setattr(roster, "load", lambda *a: room())
+    cfg = Config()
+    exec(compile(hub.CONFIG.read_text(), str(hub.CONFIG), "exec"), {"get_config": lambda: cfg})
+    assert cfg.JupyterHub.ip == "127.0.0.1" and cfg.Authenticator.admin_users == {"teach"}
+    assert cfg.Authenticator.allowed_users == {"alice", "bob", "teach"}
+    assert {s["name"] for s in cfg.JupyterHub.services} == {"labkit", "idle-culler", "class"}
+    culler = next(s for s in cfg.JupyterHub.services if s["name"] == "idle-culler")
+    assert f"--timeout={hub.IDLE_TIMEOUT}" in culler["command"]
+    assert cfg.Spawner.cmd[0].startswith(str(hub.KIT)) and cfg.Spawner.environment["PYTHONPATH"] == str(hub.KIT)
+    assert cfg.JupyterHub.spawner_class.__name__ == "ClassroomSpawner"
 
 
 def test_students_get_their_own_copy_of_the_labs(tmp_path):

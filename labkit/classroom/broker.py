@@ -200,7 +200,8 @@ class Broker:
             labs = []
             for short in self.student_labs(acct.name):
                 be = self.backend(owned_lab(acct.name, short))
-                labs.append({"lab": short, "up": be.is_up()})
+                up = be.is_up()
+                labs.append({"lab": short, "up": up, "pods": len(be.plan().pods) if up else 0})
             cage = Cage(acct.name)
             rows.append(
                 {
@@ -278,8 +279,8 @@ class Handler(socketserver.BaseRequestHandler):
                 return
             full, short = self.server.broker.lab_of(who, req.get("lab"), req.get("student"))
             if op == "spawn":
-                self.spawn(conn, who, full, req, fds)
-                fds = []
+                owned, fds = fds, []  # spawn closes them, whatever happens
+                self.spawn(conn, who, full, req, owned)
             elif op == "sockets":
                 socks = self.server.broker.open_sockets(full, req.get("points"))
                 try:
@@ -399,7 +400,9 @@ class Handler(socketserver.BaseRequestHandler):
         env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         env["HOME"] = acct.home
         env["USER"] = env["LOGNAME"] = acct.name
-        cwd = req.get("cwd") if isinstance(req.get("cwd"), str) and os.path.isdir(req["cwd"]) else acct.home
+        cwd = req.get("cwd") if isinstance(req.get("cwd"), str) else ""
+        if not (cwd + "/").startswith(acct.home.rstrip("/") + "/") or not os.path.isdir(cwd):
+            cwd = acct.home if os.path.isdir(acct.home) else "/"  # only ever the student's own folders
         procs = [str(node_cgroup / "cgroup.procs"), *Cage(acct.name).procs_files()]
         try:
             proc = subprocess.Popen(

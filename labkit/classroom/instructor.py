@@ -40,7 +40,14 @@ def page(status: dict, prefix: str, xsrf: str, message: str = "") -> str:
     rows = []
     for s in status["students"]:
         got = {(r["lesson"] or "?") + ": " + r["question"]: r["verdict"] for r in s["checks"]}
-        labs = ", ".join(f"{lab['lab']} ({'up' if lab['up'] else 'down'})" for lab in s["labs"]) or "no lab"
+        labs = (
+            ", ".join(
+                f"{lab['lab']} ({'up' if lab['up'] else 'down'}"
+                + (f", {lab.get('pods', 0)} pods)" if lab["up"] else ")")
+                for lab in s["labs"]
+            )
+            or "no lab"
+        )
         verdicts = [got.get(e, "not tried") for e in exercises]
         cells = "".join(f"<td class='v {v.replace(' ', '-')}'>{html.escape(v)}</td>" for v in verdicts)
         reset = (

@@ -232,6 +232,30 @@ def _exists(pid: str) -> bool:
         return False
 
 
+def token(student: str, hours: float = 12) -> str:
+    """A hub token for ``student`` (for the REST API, or a student who logs in with a token
+    instead of a password: ``/hub/login`` then the token as ``?token=``)."""
+    import json
+    import urllib.request
+
+    classroom = roster.load()
+    if classroom is None or not running():
+        raise LabError("no classroom is up; run labkit classroom up --class FILE")
+    if classroom.by_name(student) is None:
+        raise LabError(f"{student} is not in this class")
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{classroom.port}/hub/api/users/{student}/tokens",
+        method="POST",
+        data=json.dumps({"note": "labkit classroom token", "expires_in": int(hours * 3600)}).encode(),
+        headers={"Authorization": f"token {hub.api_token()}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())["token"]
+    except OSError as e:
+        raise LabError(f"the hub did not make a token: {e}", exit_code=ExitStatus.FAILURE) from None
+
+
 def status() -> dict:
     """The classroom as `labkit classroom status` prints it."""
     classroom = roster.load()

@@ -33,6 +33,11 @@ def cmd_classroom(args: Args) -> int:
             + ("" if args.remove_users else "; accounts kept (--remove-users removes them)")
         )
         return ExitStatus.SUCCESS
+    if args.action == "token":
+        if not args.student:
+            raise LabError("say whose token: labkit classroom token --student NAME")
+        print(session.token(args.student))
+        return ExitStatus.SUCCESS
     st = session.status()
     if args.output == "json":
         print(json.dumps(st, indent=1))
@@ -51,7 +56,8 @@ def register(add: AddCommand, common: argparse.ArgumentParser, out: argparse.Arg
     sp = add(
         "classroom", cmd_classroom, "a class on this machine: JupyterHub, students' accounts and labs", parents=(out,)
     )
-    sp.add_argument("action", choices=("up", "down", "status"))
+    sp.add_argument("action", choices=("up", "down", "status", "token"))
+    sp.add_argument("--student", metavar="NAME", help="token: the student the hub token is for")
     sp.add_argument("--class", dest="class_list", metavar="FILE", help="the class list: one login name per line")
     sp.add_argument("--ip", default="127.0.0.1", help="address the hub serves on (default 127.0.0.1)")
     sp.add_argument("--port", type=int, default=8000, help="hub port (default 8000)")
