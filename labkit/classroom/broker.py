@@ -49,6 +49,7 @@ log = logging.getLogger("labkit.classroom.broker")
 MAPS_METHODS = {"endpoints", "ct", "nat", "lb", "ipcache", "metrics", "flush", "text"}
 READS = {"is_up", "settings", "nodes", "pods", "services", "resolve", "capture_points", "external_address"}
 MAX_MANIFEST_FILES = 64
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # past net.core.rmem_max: the broker is root
 
 
 class Caller:
@@ -185,7 +186,7 @@ class Broker:
         try:
             for p in resolved:
                 s = open_packet_socket(p)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, lim.capture_buffer_mb << 20)
+                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, lim.capture_buffer_mb << 20)  # the class's bound
                 socks.append(s)
         except BaseException:
             for s in socks:
@@ -400,7 +401,8 @@ class Handler(socketserver.BaseRequestHandler):
         env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         env["HOME"] = acct.home
         env["USER"] = env["LOGNAME"] = acct.name
-        cwd = req.get("cwd") if isinstance(req.get("cwd"), str) else ""
+        asked = req.get("cwd")
+        cwd: str = asked if isinstance(asked, str) else ""
         if not (cwd + "/").startswith(acct.home.rstrip("/") + "/") or not os.path.isdir(cwd):
             cwd = acct.home if os.path.isdir(acct.home) else "/"  # only ever the student's own folders
         procs = [str(node_cgroup / "cgroup.procs"), *Cage(acct.name).procs_files()]
