@@ -309,3 +309,38 @@ def test_the_broker_backend_keeps_the_contract_for_a_student(classroom):
         timeout=300,
     )
     assert r.returncode == 0 and "contract kept" in r.stdout, r.stderr[-3000:]
+
+
+ENDS = r"""
+import os, signal, subprocess, sys, time, labkit
+lab = labkit.connect("ends")
+lab.up()
+try:
+    relay = lab.backend.popen("kind-worker", ["sleep", "300"])
+    time.sleep(1.5)
+    pgrep = ["pgrep", "-u", str(os.getuid()), "-x", "sleep"]
+    found = lambda: subprocess.run(pgrep, capture_output=True).returncode == 0
+    assert found(), "the command did not start"
+    relay.send_signal(signal.SIGTERM)
+    relay.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while found() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print("gone" if not found() else "still running")
+    r = lab.backend.run("kind-worker", ["sh", "-c", "exit 7"])
+    print("exit", r.returncode)
+finally:
+    lab.down()
+"""
+
+
+def test_a_students_command_ends_with_its_relay_and_passes_its_status(classroom):
+    room, _url = classroom
+    acct = room.by_name(BROWSER)
+    r = subprocess.run(
+        ["setpriv", f"--reuid={acct.uid}", f"--regid={acct.gid}", "--clear-groups", "env", "-u", "LABKIT_LAB",
+         f"PYTHONPATH={hubmod.KIT}", f"HOME={acct.home}", str(hubmod.KIT / ".venv" / "bin" / "python"), "-c", ENDS],
+        capture_output=True, text=True, cwd="/", timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["gone", "exit", "7"], r.stdout
