@@ -405,7 +405,10 @@ class Handler(socketserver.BaseRequestHandler):
         cwd: str = asked if isinstance(asked, str) else ""
         if not (cwd + "/").startswith(acct.home.rstrip("/") + "/") or not os.path.isdir(cwd):
             cwd = acct.home if os.path.isdir(acct.home) else "/"  # only ever the student's own folders
-        procs = [str(node_cgroup / "cgroup.procs"), *Cage(acct.name).procs_files()]
+        cage = Cage(acct.name)
+        # v1 (hybrid machines): the node's v2 cgroup (socket LB) and the v1 memory/cpu cage at once.
+        # Pure v2 has one cgroup per process: the node's, whose hooks the lesson needs.
+        procs = [str(node_cgroup / "cgroup.procs"), *(cage.procs_files() if cage.mode == "v1" else [])]
         try:
             proc = subprocess.Popen(
                 full_argv,
