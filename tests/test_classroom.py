@@ -344,3 +344,34 @@ def test_a_students_command_ends_with_its_relay_and_passes_its_status(classroom)
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["gone", "exit", "7"], r.stdout
+
+
+def test_a_students_lab_shell_is_a_terminal_of_its_own(classroom):
+    """`labkit shell kind-worker` as the blog uses it: a terminal (job control, Ctrl-C), the
+    node shell's `cilium`, and the shell's exit status."""
+    room, _url = classroom
+    acct = room.by_name(REST)
+    cli = (
+        f"setpriv --reuid={acct.uid} --regid={acct.gid} --clear-groups env -u LABKIT_LAB PYTHONPATH={hubmod.KIT} "
+        f"HOME={acct.home} TERM=xterm {hubmod.KIT}/.venv/bin/python -m labkit.cli"
+    )
+    up = subprocess.run([*cli.split(), "up"], capture_output=True, text=True, cwd="/", timeout=120)
+    assert up.returncode == 0, up.stderr
+    cli += " shell kind-worker"
+    proc = subprocess.Popen(
+        ["script", "-qfec", cli, "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert proc.stdin is not None
+    for keys, wait in ((b"tty\n", 3), (b"cilium bpf endpoint list | head -1\n", 1), (b"sleep 60\n", 3), (b"\x03", 1)):
+        time.sleep(wait)
+        proc.stdin.write(keys)
+        proc.stdin.flush()
+    time.sleep(1)
+    proc.stdin.write(b"echo after-ctrl-c\nexit 5\n")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=60)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 5, text
+    assert "/dev/pts/" in text and "no job control" not in text
+    assert "IP ADDRESS" in text and "LOCAL ENDPOINT INFO" in text  # cilium, answered through the broker
+    assert "after-ctrl-c" in text  # Ctrl-C ended sleep, not the shell

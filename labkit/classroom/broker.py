@@ -23,13 +23,16 @@ embedded backend from ``bpf/``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import signal
 import socket
 import socketserver
+import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -409,26 +412,40 @@ class Handler(socketserver.BaseRequestHandler):
         # v1 (hybrid machines): the node's v2 cgroup (socket LB) and the v1 memory/cpu cage at once.
         # Pure v2 has one cgroup per process: the node's, whose hooks the lesson needs.
         procs = [str(node_cgroup / "cgroup.procs"), *(cage.procs_files() if cage.mode == "v1" else [])]
+        # An interactive shell gets a terminal of its own (a pty whose master goes back to the
+        # relay, like ssh): job control and Ctrl-C work, and the student's terminal stays theirs.
+        master = slave = -1
+        if req.get("tty") is True:
+            master, slave = os.openpty()
+            os.fchown(slave, acct.uid, acct.gid)
+            rows, cols = req.get("rows"), req.get("cols")
+            if isinstance(rows, int) and isinstance(cols, int) and 0 < rows < 1000 and 0 < cols < 1000:
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        stdio = (slave, slave, slave) if slave >= 0 else tuple(fds)
         try:
             proc = subprocess.Popen(
                 full_argv,
-                stdin=fds[0],
-                stdout=fds[1],
-                stderr=fds[2],
+                stdin=stdio[0],
+                stdout=stdio[1],
+                stderr=stdio[2],
                 env=env,
                 cwd=cwd,
                 start_new_session=True,  # its own group: ended (or Ctrl-C) as one
-                preexec_fn=_become(acct, procs),
+                preexec_fn=_become(acct, procs, terminal=slave >= 0),
                 close_fds=True,
             )
         except OSError as e:
             b.count(acct.name, -1)
+            if master >= 0:
+                os.close(master)
             raise LabError(f"cannot run {argv[0]}: {e.strerror}", exit_code=ExitStatus.FAILURE) from None
         finally:
-            for fd in fds:
+            for fd in [*fds, *([slave] if slave >= 0 else [])]:
                 os.close(fd)
         try:
-            protocol.send_reply(conn, {"started": proc.pid})
+            protocol.send_reply(conn, {"started": proc.pid}, [master] if master >= 0 else [])
+            if master >= 0:
+                os.close(master)
             self.watch(conn, proc)
         finally:
             b.count(acct.name, -1)
@@ -471,9 +488,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def _become(acct: roster.Account, cgroup_procs: Iterable[str]) -> Callable[[], None]:
-    """In the child, before exec: join the cgroups (as root), then become the student for
-    good (no supplementary groups, no way back)."""
+def _become(acct: roster.Account, cgroup_procs: Iterable[str], *, terminal: bool = False) -> Callable[[], None]:
+    """In the child, before exec: join the cgroups (as root), take its pty as the controlling
+    terminal (``terminal``), then become the student for good (no supplementary groups, no
+    way back)."""
     files = list(cgroup_procs)
 
     def run() -> None:
@@ -484,6 +502,8 @@ def _become(acct: roster.Account, cgroup_procs: Iterable[str]) -> Callable[[], N
                 os.write(fd, pid)
             finally:
                 os.close(fd)
+        if terminal:  # a new session already (start_new_session): its pty becomes its terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.setgroups([])
         os.setresgid(acct.gid, acct.gid, acct.gid)
         os.setresuid(acct.uid, acct.uid, acct.uid)
