@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..classroom import session
 from ..classroom.limits import Limits
 from ..errors import ExitStatus, LabError
 from .common import AddCommand, Args
 
 
 def cmd_classroom(args: Args) -> int:
+    from ..classroom import session  # heavy: the embedded backend (pandas); `labkit --help` stays fast
+
     if args.action == "up":
         if not args.class_list:
             raise LabError("give the class list: labkit classroom up --class FILE (one login name per line)")
