@@ -3,8 +3,9 @@
 ``python -m labkit.classroom.relay --lab LAB TARGET -- ARGV...``: hands this process's
 stdin, stdout and stderr to the broker (SCM_RIGHTS), which runs ARGV in TARGET as the
 student; exits with ARGV's status. On a terminal the command gets a pty of its own, whose
-master comes back here: this terminal goes raw and bytes are copied both ways (as ssh does). Ending this process (Ctrl-C, a timeout's kill) closes
-the connection and the broker ends the command. So ``BrokerBackend.popen`` is an ordinary
+master comes back here: this terminal goes raw and bytes are copied both ways (as ssh
+does). Ending this process (Ctrl-C, a timeout's kill) closes the connection and the broker
+ends the command. So ``BrokerBackend.popen`` is an ordinary
 ``subprocess.Popen`` of this relay, and ``labkit shell`` gets a terminal in the lab.
 """
 
