@@ -294,7 +294,7 @@ def backend_for(lab: str | None = None, backend: str | None = None) -> Backend:
     backend = backend or os.environ.get("LABKIT_BACKEND") or "embedded"
     if backend == "embedded" and classroom.wanted():
         # a classroom student (not root): the same backend, through the lab broker
-        return BrokerBackend(lab or os.environ.get("LABKIT_LAB") or "default")
+        return BrokerBackend(_lab_name(lab, "LABKIT_LAB", "default"))
     if backend == "embedded":
         return EmbeddedBackend(_lab_name(lab, "LABKIT_LAB", "default"))
     if backend == "kind":

@@ -271,6 +271,13 @@ def _status() -> dict:
                 "checks": [{"lesson": "02-same-node", "question": "SYN", "verdict": "right", "time": 1.0}],
             },
             {"student": "bob", "uid": 5002, "labs": [], "memory_bytes": 0, "checks": []},
+            {
+                "student": "carol",
+                "uid": 5004,
+                "labs": [{"lab": "default", "up": True, "pods": 4, "problems": ["the event agent is not running"]}],
+                "memory_bytes": 0,
+                "checks": [],
+            },
         ],
         "limits": Limits().to_dict(),
     }
@@ -279,9 +286,9 @@ def _status() -> dict:
 def test_the_progress_plot_counts_students_who_did_not_try():
     checks = instructor.checks_frame(_status())
     CHECKS.check(checks)
-    fig = class_progress(checks, ["alice", "bob"])
+    fig = class_progress(checks, ["alice", "bob", "carol"])
     bars = {t.name: list(t.y) for t in fig.data}
-    assert bars == {"right": [1], "wrong": [0], "not tried": [1]}
+    assert bars == {"right": [1], "wrong": [0], "not tried": [2]}
     assert fig.data[0].x == ("02-same-node: SYN",)
     empty = class_progress(CHECKS.frame([]), ["alice"])
     assert "no check cells run yet" in empty.layout.annotations[0].text
@@ -291,6 +298,7 @@ def test_the_instructor_page_shows_each_student_and_their_checks():
     html = instructor.page(_status(), "/services/class/", "tok")
     assert "<tr data-student='alice'>" in html and "default (up, 4 pods)" in html and "class='v right'" in html
     assert "<tr data-student='bob'>" in html and "no lab" in html and "class='v not-tried'" in html
+    assert "default (up, 4 pods, 1 problems: the event agent is not running)" in html
     assert "name='_xsrf' value='tok'" in html and 'id="progress"' in html
     assert "cdn" not in html.lower().split("plotly.js")[0][:2000]  # plotly.js is inline: the page works offline
 

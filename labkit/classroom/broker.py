@@ -50,7 +50,7 @@ from .protocol import ProtocolError
 
 log = logging.getLogger("labkit.classroom.broker")
 MAPS_METHODS = {"endpoints", "ct", "nat", "lb", "ipcache", "metrics", "flush", "text"}
-READS = {"is_up", "settings", "nodes", "pods", "services", "resolve", "capture_points", "external_address"}
+READS = {"is_up", "settings", "problems", "nodes", "pods", "services", "resolve", "capture_points", "external_address"}
 MAX_MANIFEST_FILES = 64
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # past net.core.rmem_max: the broker is root
 
@@ -205,7 +205,14 @@ class Broker:
             for short in self.student_labs(acct.name):
                 be = self.backend(owned_lab(acct.name, short))
                 up = be.is_up()
-                labs.append({"lab": short, "up": up, "pods": len(be.plan().pods) if up else 0})
+                labs.append(
+                    {
+                        "lab": short,
+                        "up": up,
+                        "pods": len(be.plan().pods) if up else 0,
+                        "problems": be.problems() if up else [],  # a daemon or pod that died
+                    }
+                )
             cage = Cage(acct.name)
             rows.append(
                 {

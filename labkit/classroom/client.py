@@ -176,6 +176,9 @@ class BrokerBackend:
     def existing_labs(self) -> list[str]:
         return call({"op": "labs"})[0]
 
+    def problems(self) -> list[str]:
+        return self._call("problems")
+
     def doctor(self) -> list[Check]:
         return self._call("doctor")
 

@@ -43,7 +43,9 @@ def page(status: dict, prefix: str, xsrf: str, message: str = "") -> str:
         labs = (
             ", ".join(
                 f"{lab['lab']} ({'up' if lab['up'] else 'down'}"
-                + (f", {lab.get('pods', 0)} pods)" if lab["up"] else ")")
+                + (f", {lab.get('pods', 0)} pods" if lab["up"] else "")
+                + (f", {len(lab['problems'])} problems: {'; '.join(lab['problems'])}" if lab.get("problems") else "")
+                + ")"
                 for lab in s["labs"]
             )
             or "no lab"
