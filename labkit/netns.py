@@ -295,36 +295,6 @@ def create_owned(names: Sequence[str], userns: Path) -> None:
         helper.wait(timeout=10)
 
 
-def owner_userns_id(ns: NetNS) -> int | None:
-    """The inode of the user namespace that owns ``ns`` (ioctl NS_GET_USERNS), or None."""
-    try:
-        fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        user = fcntl_ioctl(fd, _NS_GET_USERNS)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    try:
-        return os.fstat(user).st_ino
-    finally:
-        os.close(user)
-
-
-_NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1), linux/nsfs.h
-
-
-def fcntl_ioctl(fd: int, request: int) -> int:
-    """ioctl(fd, request) returning the new fd (NS_GET_USERNS answers with one)."""
-    res = _libc.ioctl(fd, request)
-    if res < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(res)
-
-
 def delete(namespaces: Iterable[NetNS]) -> None:
     """Delete the namespaces (those already gone are fine)."""
     names = [n.name for n in namespaces]
