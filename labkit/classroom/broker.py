@@ -376,7 +376,7 @@ class Handler(socketserver.BaseRequestHandler):
         what = req.get("what")
         if what == "monitor_lines":
             lines = be.monitor_lines(
-                **_kwargs(args, {"node", "from_", "to", "related_to", "json", "seconds", "duration"})
+                **_kwargs(args, {"node", "from_", "to", "related_to", "json", "seconds", "duration", "verbose"})
             )
         elif what == "observe_lines":
             lines = be.observe_lines(**_kwargs(args, {"node", "last", "seconds", "follow", "duration", "output"}))

@@ -308,8 +308,9 @@ class BrokerBackend:
         json: bool = False,
         seconds: float | None = None,
         duration: float | None = None,
+        verbose: bool = False,
     ) -> Iterator[str]:
-        args = {"node": node, "from_": from_, "to": to, "related_to": related_to, "json": json}
+        args = {"node": node, "from_": from_, "to": to, "related_to": related_to, "json": json, "verbose": verbose}
         return stream(
             {
                 "op": "stream",
