@@ -335,6 +335,20 @@ CHECKS = _schema(
 ALL = {
     s.name: s
     for s in (
-        NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS, TRACE, CHECKS
+        NODES,
+        PODS,
+        SERVICES,
+        ROUTES,
+        ENDPOINTS,
+        CT,
+        NAT,
+        LB,
+        IPCACHE,
+        METRICS,
+        EVENTS,
+        FLOWS,
+        PACKETS,
+        TRACE,
+        CHECKS,
     )
 }

@@ -301,6 +301,8 @@ class Handler(socketserver.BaseRequestHandler):
                         s.close()
             elif op == "stream":
                 self.stream(conn, full, short, req)
+            elif op == "trace":
+                protocol.send_reply(conn, {"ok": self.trace(conn, full, req)})
             else:
                 value = self.call(who, full, short, op, req)
                 protocol.send_reply(conn, {"ok": _shorten(value, full, short)})
@@ -368,6 +370,23 @@ class Handler(socketserver.BaseRequestHandler):
                 *_list(args.get("args")), **_kwargs(args.get("kwargs") or {}, {"output", "time_diff"})
             )
         raise LabError(f"the lab broker has no operation {op!r}")
+
+    def trace(self, conn: socket.socket, full: str, req: dict) -> Any:
+        """labkit trace of the student's lab: armed here, the student's ``during`` runs on
+        their side until they say "done" (a byte) or go away."""
+        args = req.get("args") or {}
+        kwargs = _kwargs(args, {"points", "filter", "duration", "max_events"})
+        points = kwargs.pop("points", None) or []
+        if not isinstance(points, list) or not all(isinstance(p, str) for p in points):
+            raise LabError("trace points are names, e.g. ['client-pod:eth0']")
+        during = None
+        if req.get("during"):
+
+            def during() -> None:
+                protocol.send_reply(conn, {"armed": True})
+                conn.recv(1)  # the student's command finished (or they left)
+
+        return self.server.broker.backend(full).trace(points, during=during, **kwargs)
 
     def stream(self, conn: socket.socket, full: str, short: str, req: dict) -> None:
         """monitor_lines / observe_lines: one reply per line, then the end (or the error)."""

@@ -147,6 +147,7 @@ class BrokerBackend:
         companions=True,
         look_back=True,
         up_applies_manifests=False,
+        trace=True,
         packet_sockets=True,
     )
 
@@ -330,6 +331,44 @@ class BrokerBackend:
     ) -> pd.DataFrame:
         window = self._window(seconds, duration, during)
         return self._call("flows", node=node, seconds=window)
+
+    def trace(
+        self,
+        points: Sequence[str] = (),
+        *,
+        filter: str = "",
+        duration: float | None = None,
+        during: Callable[[], object] | None = None,
+        max_events: int | None = None,
+    ) -> pd.DataFrame:
+        """The broker traces the lab (tracepoints need root); ``during`` runs here, between
+        the broker's "armed" and this side's "done"."""
+        if isinstance(points, str):
+            points = [points]
+        args = {"points": list(points), "filter": filter, "duration": duration, "max_events": max_events}
+        request = {"op": "trace", "lab": self.lab, "args": args, "during": during is not None}
+        path = protocol.socket_path()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(str(path))
+            except OSError as e:
+                raise LabError(f"cannot reach the lab broker at {path}: {e.strerror}", exit_code=1) from None
+            protocol.send_request(s, request)
+            while True:
+                got = protocol.recv_reply(s)
+                if got is None:
+                    raise LabError("the lab broker closed the connection; try again", exit_code=ExitStatus.FAILURE)
+                reply = got[0]
+                if "error" in reply:
+                    raise reply["error"]
+                if "ok" in reply:
+                    return reply["ok"]
+                if reply.get("armed"):
+                    try:
+                        if during is not None:
+                            during()
+                    finally:
+                        s.sendall(b"d")
 
     def observe_lines(
         self,
