@@ -5,8 +5,10 @@ SHELL := /bin/bash
 VENV := .venv/bin
 LAB ?= default
 PYTEST_ARGS ?=
+CLASS ?= images/classroom/class-list.txt
+CLASSROOM_ARGS ?=
 
-.PHONY: setup lab test test-fast lint down bench soak clean
+.PHONY: setup lab classroom classroom-down test test-fast lint down bench soak clean
 
 setup:
 	@scripts/setup-host
@@ -15,6 +17,14 @@ lab: setup
 	$(VENV)/labkit up --lab $(LAB) --no-hint
 	$(VENV)/labkit apply --lab $(LAB) cluster/manifests
 	LABKIT_LAB=$(LAB) $(VENV)/jupyter lab --allow-root --no-browser --ip 127.0.0.1 --notebook-dir labs
+
+# A class on this machine: JupyterHub on 127.0.0.1:8000 (CLASSROOM_ARGS="--ip ADDRESS" serves a
+# room), one Linux account, notebook server and lab per student, none of them root.
+classroom: setup
+	$(VENV)/labkit classroom up --class $(CLASS) $(CLASSROOM_ARGS)
+
+classroom-down:
+	$(VENV)/labkit classroom down
 
 test: setup lint
 	$(VENV)/python -m pytest -q $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ returns what it caused.
 from __future__ import annotations
 
 import math
+import socket
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class Capabilities:
     look_back: bool  # monitor(seconds=) returns events that already happened
     up_applies_manifests: bool  # `up` also applies cluster/manifests (kind); else `apply` does
     trace: bool  # trace() follows packets through the kernel (tracepoints + tc hooks, like pwru)
+    packet_sockets: bool = True  # packet_sockets() opens capture sockets (else points use exec_prefix)
 
     @property
     def default_datapath(self) -> str:
@@ -199,6 +201,11 @@ class Backend(Protocol):
         ...
 
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]: ...
+    def packet_sockets(self, points: Sequence[CapturePoint]) -> list[socket.socket]:
+        """Bound AF_PACKET sockets on ``points`` (those with a ``netns``), one each, in order:
+        opened in the lab's namespaces here, or by the classroom's broker for a student."""
+        ...
+
     def external_address(self) -> str:
         """An address outside the cluster that pods can call (masquerade lessons)."""
         ...

@@ -23,6 +23,8 @@ import pandas as pd
 from . import paths
 from .backend import Backend, MapsReader, NodeRef, PodRef, Settings, TargetRef, check_seconds, check_window
 from .capture import Capture
+from .classroom import client as classroom
+from .classroom.client import BrokerBackend
 from .embedded.backend import EmbeddedBackend
 from .errors import ExitStatus, LabError
 from .live.backend import KindBackend
@@ -173,8 +175,14 @@ class Lab:
         """
         if isinstance(points, str):
             points = [points]
+        opener = self.backend.packet_sockets if self.backend.capabilities.packet_sockets else None
         return Capture(
-            self.backend.capture_points(points), count=count, seconds=seconds, max_bytes=max_bytes, snaplen=snaplen
+            self.backend.capture_points(points),
+            count=count,
+            seconds=seconds,
+            max_bytes=max_bytes,
+            snaplen=snaplen,
+            opener=opener,
         )
 
     def run_captured(
@@ -284,6 +292,9 @@ class Lab:
 def backend_for(lab: str | None = None, backend: str | None = None) -> Backend:
     """The backend object for lab ``lab`` on ``backend`` (see :func:`connect`)."""
     backend = backend or os.environ.get("LABKIT_BACKEND") or "embedded"
+    if backend == "embedded" and classroom.wanted():
+        # a classroom student (not root): the same backend, through the lab broker
+        return BrokerBackend(_lab_name(lab, "LABKIT_LAB", "default"))
     if backend == "embedded":
         return EmbeddedBackend(_lab_name(lab, "LABKIT_LAB", "default"))
     if backend == "kind":

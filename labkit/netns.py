@@ -13,6 +13,11 @@ A :class:`NetNS` names a namespace under ``/run/netns`` and knows every way in:
 
 Nothing here ever targets the host's root namespace except creating and deleting the
 lab's own namespaces.
+
+A namespace can be created *owned by a user namespace* (``create(..., userns=PATH)``): a
+classroom student's labs are owned by that student's user namespace, so the student is root
+inside their own lab's namespaces only (``ip``, ``tcpdump`` work there) while the host's
+namespaces, owned by the initial user namespace, stay out of reach.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -230,13 +236,63 @@ class PrivateNetNS:
 
 
 # -------------------------------------------------------------------- many at once
-def create(namespaces: Iterable[NetNS]) -> None:
-    """Create the namespaces with one ``ip -batch``."""
+def create(namespaces: Iterable[NetNS], *, userns: Path | None = None) -> None:
+    """Create the namespaces with one ``ip -batch``; owned by the user namespace pinned at
+    ``userns`` when given (see :func:`create_owned`)."""
     names = [n.name for n in namespaces]
-    if names:
+    if names and userns is not None:
+        create_owned(names, userns)
+    elif names:
         r = _run(["ip", "-batch", "-"], "".join(f"netns add {n}\n" for n in names))
         if r.returncode != 0:
             raise LabError(f"creating network namespaces failed: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
+
+
+# One process inside the user namespace unshares a new network namespace each time it is
+# asked ("n" on stdin) and answers "ok" once it sits in it; the caller pins that namespace.
+_UNSHARE_LOOP = (
+    "import ctypes,os,sys\n"
+    "libc=ctypes.CDLL(None,use_errno=True)\n"
+    "for line in sys.stdin:\n"
+    "    ok=libc.unshare(0x40000000)==0\n"
+    "    sys.stdout.write('ok\\n' if ok else 'error '+os.strerror(ctypes.get_errno())+'\\n')\n"
+    "    sys.stdout.flush()\n"
+)
+
+
+def create_owned(names: Sequence[str], userns: Path) -> None:
+    """Create network namespaces owned by the user namespace pinned at ``userns``.
+
+    The same steps as ``unshare --user --net`` followed by ``ip netns attach``: a helper
+    joins the user namespace (``nsenter --user``) and unshares a network namespace, which
+    the kernel then records as owned by that user namespace; ``ip netns attach NAME PID``
+    bind-mounts it under /run/netns. Whoever is root in that user namespace (the student it
+    maps) holds CAP_NET_ADMIN there and nowhere else.
+    """
+    if not Path(userns).exists():
+        raise LabError(
+            f"the user namespace {userns} is missing; start the classroom broker (labkit classroom up)",
+            exit_code=ExitStatus.FAILURE,
+        )
+    argv = ["nsenter", f"--user={userns}", "--"]  # uid 0 inside: keeps its capabilities across exec
+    argv += [sys.executable, "-I", "-S", "-c", _UNSHARE_LOOP]
+    log.debug("+ %s", " ".join(argv[:4]) + " <unshare --net loop>")
+    helper = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert helper.stdin is not None and helper.stdout is not None
+    try:
+        for name in names:
+            helper.stdin.write("n\n")
+            helper.stdin.flush()
+            answer = helper.stdout.readline().strip()
+            if answer != "ok":
+                why = answer or (helper.stderr.read() if helper.stderr else "").strip()
+                raise LabError(f"cannot create network namespace {name} in {userns}: {why}", exit_code=1)
+            r = _run(["ip", "netns", "attach", name, str(helper.pid)])
+            if r.returncode != 0:
+                raise LabError(f"ip netns attach {name} failed: {r.stderr.strip()}", exit_code=ExitStatus.FAILURE)
+    finally:
+        helper.stdin.close()
+        helper.wait(timeout=10)
 
 
 def delete(namespaces: Iterable[NetNS]) -> None:

@@ -322,7 +322,33 @@ TRACE = _schema(
     ("detail", S, "the event's own fields: the route found, the neighbour, the freeing function"),
 )
 
+CHECKS = _schema(
+    "checks",
+    "a classroom's lesson checks: each student's latest verdict per exercise (the instructor's page)",
+    ("student", S, "login name of the student"),
+    ("lesson", S, "notebook the check cell is in, e.g. 02-same-node ('' if unknown)"),
+    ("question", S, "what the check asks, as the lesson's check cell names it"),
+    ("verdict", S, "right, wrong or not tried"),
+    ("time", F, "when it was checked (Unix seconds)"),
+)
+
 ALL = {
     s.name: s
-    for s in (NODES, PODS, SERVICES, ROUTES, ENDPOINTS, CT, NAT, LB, IPCACHE, METRICS, EVENTS, FLOWS, PACKETS, TRACE)
+    for s in (
+        NODES,
+        PODS,
+        SERVICES,
+        ROUTES,
+        ENDPOINTS,
+        CT,
+        NAT,
+        LB,
+        IPCACHE,
+        METRICS,
+        EVENTS,
+        FLOWS,
+        PACKETS,
+        TRACE,
+        CHECKS,
+    )
 }

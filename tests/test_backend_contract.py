@@ -21,6 +21,7 @@ import pytest
 from labkit import backend as contract
 from labkit import tables
 from labkit.backend import Backend, Capabilities, CapturePoint, MapsReader, NodeRef, PodRef, Settings
+from labkit.classroom.client import BrokerBackend, BrokerMaps
 from labkit.doctor import Check
 from labkit.embedded.backend import EmbeddedBackend
 from labkit.embedded.ebpf.maps import NodeMapReader
@@ -37,6 +38,8 @@ IMPLEMENTATIONS = [
     (Backend, KindBackend),
     (MapsReader, NodeMapReader),
     (MapsReader, LiveMaps),
+    (Backend, BrokerBackend),  # a classroom student's backend, through the lab broker
+    (MapsReader, BrokerMaps),
 ]
 
 
@@ -85,7 +88,7 @@ def test_the_protocols_cover_what_callers_use():
     assert {"endpoints", "ct", "nat", "lb", "ipcache", "metrics", "flush", "text"} <= set(protocol_methods(MapsReader))
 
 
-@pytest.mark.parametrize("impl", [EmbeddedBackend, KindBackend])
+@pytest.mark.parametrize("impl", [EmbeddedBackend, KindBackend, BrokerBackend])
 def test_capabilities_are_declared(impl):
     caps = impl.capabilities
     assert isinstance(caps, Capabilities) and caps.datapaths and caps.default_datapath == caps.datapaths[0]
@@ -189,6 +192,15 @@ def exercise(be: Backend, node: str, pod: str) -> None:
     flushed = maps.flush("nat")
     check_value(MapsReader, "flush", flushed)
     assert flushed and all(path.startswith("/sys/fs/bpf/") for path in flushed)
+    if be.capabilities.packet_sockets:
+        points = be.capture_points([f"{pod}:eth0"])
+        socks = be.packet_sockets(points)
+        check_value(Backend, "packet_sockets", socks)
+        assert len(socks) == 1 and socks[0].family.name == "AF_PACKET"
+        socks[0].close()
+    else:
+        with pytest.raises(LabError):
+            be.packet_sockets([])
 
 
 # ------------------------------------------------------------------ both backends, for real

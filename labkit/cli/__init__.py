@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .. import verbose
 from ..errors import ExitStatus, LabError, LabWarning
-from . import cilium, docs, lab, monitor, run, trace
+from . import cilium, classroom, docs, lab, monitor, run, trace
 from .common import Args, Parser, lab_options, node_options, output_options
 
 EXAMPLES = """\
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     cilium.register(add, common, out, node)
     monitor.register(add, common, out, node)
     trace.register(add, common, out)
+    classroom.register(add, common, out)
     return p
 
 

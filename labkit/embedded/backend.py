@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +17,7 @@ from .. import netns as nets
 from .. import plan as planning
 from .. import spec, tables, targets
 from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, TargetRef, check_window
+from ..capture.sockets import open_packet_socket
 from ..doctor import Check
 from ..errors import ExitStatus, LabError, notice
 from ..netns import NetNS
@@ -324,6 +326,18 @@ class EmbeddedBackend:
             return CapturePoint(f"{target}:{iface}", ref.node, owner, iface, str(self._netns(ref).path))
 
         return targets.match_points(patterns, self.resolve, lambda ref, _glob: list(self._netns(ref).links()), point)
+
+    def packet_sockets(self, points: Sequence[CapturePoint]) -> list[socket.socket]:
+        """Opened here, in each point's namespace (root)."""
+        socks: list[socket.socket] = []
+        try:
+            for p in points:
+                socks.append(open_packet_socket(p))
+        except BaseException:
+            for s in socks:
+                s.close()
+            raise
+        return socks
 
     def external_address(self) -> str:
         return EXTERNAL_IP

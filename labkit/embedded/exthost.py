@@ -27,7 +27,7 @@ def netns_name(names: LabNames) -> str:
 
 def create(names: LabNames) -> None:
     ns = NetNS(netns_name(names))
-    netns.create([ns])
+    netns.create([ns], userns=names.userns)
     ns.sysctl(QUIET_SYSCTLS)
     NetNS(names.kind_net).ip_batch(
         [

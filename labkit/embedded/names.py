@@ -22,12 +22,32 @@ BPFFS_ROOT = Path("/sys/fs/bpf/labkit")
 # Per-lab lock files live outside the lab's state directory, which `down` removes (and a
 # half-built lab's `up` clears) while holding the lock.
 LOCK_ROOT = Path("/run/lock/labkit")
+# Classroom: a student's labs are named "<student>--<lab>" by the broker, and their network
+# namespaces are owned by the student's user namespace, pinned here.
+OWNER_SEP = "--"
+USERNS_ROOT = Path("/run/labkit-classroom/userns")
 
 
 def check_lab(lab: str) -> str:
     if not isinstance(lab, str) or not LAB_RE.match(lab):
         raise LabError(f"lab name {lab!r} is not valid: use 1-20 characters a-z, 0-9 and '-', e.g. --lab student1")
     return lab
+
+
+def owned_lab(owner: str, lab: str) -> str:
+    """The machine-wide name of student ``owner``'s lab ``lab``."""
+    check_lab(lab)
+    full = f"{owner}{OWNER_SEP}{lab}"
+    if not LAB_RE.match(full):
+        room = 20 - len(owner) - len(OWNER_SEP)
+        raise LabError(f"lab name {lab!r} is too long for a classroom lab: use at most {room} characters")
+    return full
+
+
+def lab_owner(lab: str) -> str | None:
+    """The student who owns ``lab`` (None for a lab of the machine's own user)."""
+    owner, sep, _ = lab.partition(OWNER_SEP)
+    return owner if sep and owner else None
 
 
 class LabNames:
@@ -50,6 +70,12 @@ class LabNames:
 
     def owns_netns(self, name: str) -> bool:
         return name.startswith(self.prefix)
+
+    @property
+    def userns(self) -> Path | None:
+        """The user namespace that owns the lab's network namespaces (a student's), or None."""
+        owner = lab_owner(self.lab)
+        return USERNS_ROOT / owner if owner else None
 
     # files and kernel paths
     @property

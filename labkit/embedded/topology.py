@@ -97,7 +97,7 @@ def pod_commands(pod: PodPlan, node: NodePlan) -> list[str]:
 def build_nodes(names: LabNames, plan: Plan) -> None:
     kind_net = NetNS(names.kind_net)
     nodes = [(n, NetNS(names.node(n.name))) for n in plan.nodes]
-    netns.create([kind_net, *(ns for _, ns in nodes)])
+    netns.create([kind_net, *(ns for _, ns in nodes)], userns=names.userns)
     kind_net.sysctl(QUIET_SYSCTLS)
     for _, ns in nodes:
         ns.sysctl(NODE_SYSCTLS)
@@ -110,7 +110,7 @@ def build_nodes(names: LabNames, plan: Plan) -> None:
 def build_pods(names: LabNames, plan: Plan, pods: Iterable[PodPlan]) -> dict[str, dict]:
     """Create the pods' namespaces and veths; return their link facts by pod key."""
     pods = list(pods)
-    netns.create(NetNS(names.pod(p.namespace, p.name)) for p in pods)
+    netns.create((NetNS(names.pod(p.namespace, p.name)) for p in pods), userns=names.userns)
     for p in pods:
         NetNS(names.pod(p.namespace, p.name)).sysctl(QUIET_SYSCTLS)
     by_node: dict[str, list[PodPlan]] = {}

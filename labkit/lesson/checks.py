@@ -7,6 +7,8 @@ from typing import Any
 
 from IPython.display import HTML, display
 
+from ..classroom import progress
+
 
 def check(
     question: str, answer: Any, expected: Any, *, hint: str = "", compare: Callable[[Any, Any], bool] | None = None
@@ -14,6 +16,7 @@ def check(
     """Tell the learner whether ``answer`` (their prediction) matches what the lab showed.
     Displays the verdict (nothing returned, so the cell shows only that)."""
     if answer is None or answer is Ellipsis:
+        progress.send(question, "not tried")  # in a classroom, the instructor's page shows it
         display(
             HTML(
                 f"<div style='color:#555'>✍️ <b>{question}</b>: write your prediction in the cell above, "
@@ -22,6 +25,7 @@ def check(
         )
         return
     ok = compare(answer, expected) if compare else _norm(answer) == _norm(expected)
+    progress.send(question, "right" if ok else "wrong")
     if ok:
         display(HTML(f"<div style='color:#1a7f37'>✅ <b>{question}</b>: right. The lab shows {_show(expected)}.</div>"))
     else:

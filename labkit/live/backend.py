@@ -9,6 +9,7 @@ and the text commands print what Cilium itself prints.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import threading
 import time as _time
@@ -112,6 +113,7 @@ class KindBackend:
         look_back=False,
         up_applies_manifests=True,
         trace=False,
+        packet_sockets=False,
     )
 
     def __init__(
@@ -298,6 +300,13 @@ class KindBackend:
         return parse_ip_link(tools.run(["docker", "exec", "-i", node, "ip", "-o", "link"], timeout=30).stdout)
 
     # -- capture points -------------------------------------------------------------------
+    def packet_sockets(self, points: Sequence[CapturePoint]) -> list[socket.socket]:
+        raise LabError(
+            "a kind cluster's capture points are reached with tcpdump in the node or pod, not sockets; "
+            "use lab.capture(...)",
+            exit_code=ExitStatus.FAILURE,
+        )
+
     def capture_points(self, patterns: Sequence[str]) -> list[CapturePoint]:
         lxc_pods: dict[tuple[str, str], str] | None = None
 
