@@ -50,7 +50,9 @@ def companion(lab: Lab, suffix: str, **settings: object) -> Lab | None:
     if not lab.backend.capabilities.companions:
         note("This contrast needs a second cluster built with other settings: it runs on the embedded backend only.")
         return None
-    return start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
+    other = start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
+    lab.add_companion(other)  # `labkit down --lab <lab>` removes it too
+    return other
 
 
 def counts(run: Captured) -> pd.DataFrame:

@@ -157,8 +157,10 @@ def table_figure(df: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+PLOTS = {"ct": ct_plot, "lb": lb_sankey, "nat": nat_sankey, "metrics": metrics_bars}
+PLOTTED = tuple(PLOTS)  # maps with a plot of their own; the others are best read as tables
+
+
 def plot_map(name: str, df: pd.DataFrame) -> go.Figure:
     """The figure that fits map table ``name`` (endpoints, ct, nat, lb, ipcache, metrics)."""
-    return {"ct": ct_plot, "lb": lb_sankey, "nat": nat_sankey, "metrics": metrics_bars}.get(
-        name, lambda d: table_figure(d, name)
-    )(df)
+    return PLOTS.get(name, lambda d: table_figure(d, name))(df)
