@@ -3,16 +3,20 @@ into labkit, from this package:
 
 - ``scenarios``: ``start`` (the lab in the state a lesson needs), ``companion`` labs and
   the blog's experiments, returning dataclasses of tables;
-- ``cast``: the pods of the blog's story, by role;
-- ``checks``: ``check`` a learner's prediction;
+- ``cast``: the pods of the blog's story, by role, and capture points by role;
+- ``checks``: ``check`` a learner's prediction, ``reveal`` an answer only after it;
+- ``claims``: what the text claims, checked against the run (``recap`` ends a lesson);
+- ``blogmap``: the blog's names mapped to the lab's, its command lines run as written;
 - ``display``: figures that render in JupyterLab and in offline HTML;
 - ``values``: the helm values table.
 """
 
 from __future__ import annotations
 
+from .blogmap import blog, blog_names, terminal, translate
 from .cast import Cast, cast
-from .checks import check
+from .checks import check, reveal
+from .claims import Claim, ClaimNotShown, claim, recap
 from .display import setup_plotting
 from .scenarios import (
     KernelPath,
@@ -38,6 +42,15 @@ from .values import VALUE_MEANINGS, values_table
 __all__ = [
     "Cast",
     "KernelPath",
+    "Claim",
+    "ClaimNotShown",
+    "blog",
+    "blog_names",
+    "claim",
+    "recap",
+    "reveal",
+    "terminal",
+    "translate",
     "ServiceCall",
     "ServiceContrast",
     "SocketLBTrace",
