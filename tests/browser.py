@@ -73,10 +73,10 @@ def figure_page(fig, tmp_path, *, width: int = 860) -> Iterator[tuple[object, di
 
 
 DRAWN_MARKERS_JS = """
-() => {
+(root) => {
   // markers plotly drew, per trace name: a path.point with a finite transform and a shape
   const out = {};
-  document.querySelectorAll('#fig .scatterlayer .trace').forEach((tr) => {
+  document.querySelectorAll(root + ' .scatterlayer .trace').forEach((tr) => {
     const d = tr.__data__ && tr.__data__[0] && tr.__data__[0].trace;
     const name = d ? (d.meta && d.meta.role ? d.meta.role + ':' + d.name : d.name) : '?';
     let n = 0;
@@ -93,10 +93,10 @@ DRAWN_MARKERS_JS = """
 """
 
 TEXT_BOXES_JS = """
-() => {
+(root) => {
   // every visible text box of the figure: title, axis ticks, annotations, legend
-  const sel = '#fig .gtitle, #fig .xtick text, #fig .ytick text, #fig .annotation-text, #fig .legendtext, '
-    + '#fig .node-label, #fig .g-xtitle text, #fig .g-ytitle text, #fig .bartext';
+  const sel = ['.gtitle', '.xtick text', '.ytick text', '.annotation-text', '.legendtext', '.node-label',
+               '.g-xtitle text', '.g-ytitle text', '.bartext'].map((s) => root + ' ' + s).join(', ');
   return Array.from(document.querySelectorAll(sel))
     .filter((e) => e.textContent.trim() !== '')
     .map((e) => {
@@ -108,12 +108,13 @@ TEXT_BOXES_JS = """
 """
 
 
-def drawn_markers(page) -> dict[str, int]:
-    return page.evaluate(DRAWN_MARKERS_JS)
+def drawn_markers(page, root: str = "#fig") -> dict[str, int]:
+    """Markers drawn per trace (``role:name`` when the trace has a meta role) under ``root``."""
+    return page.evaluate(DRAWN_MARKERS_JS, root)
 
 
-def text_boxes(page) -> list[dict]:
-    return page.evaluate(TEXT_BOXES_JS)
+def text_boxes(page, root: str = "#fig") -> list[dict]:
+    return page.evaluate(TEXT_BOXES_JS, root)
 
 
 def overlapping(boxes: list[dict], slack: float = 1.0) -> list[tuple[str, str]]:

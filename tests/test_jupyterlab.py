@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .browser import offline_page
+from .browser import drawn_markers, offline_page, overlapping, text_boxes
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +81,17 @@ def test_first_notebook_runs_and_shows_the_capture_panel(jupyterlab):
         assert int(select.get_attribute("size")) == select.locator("option").count()  # every interface in view
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert errors.count() == 0, errors.first.inner_text()
+        # a learner's click: the panel captures, then shows per-interface tabs and the ladder
+        panel_run.click()
+        page.wait_for_selector(".lk-tabs .lm-TabBar-tab", timeout=60000)
+        titles = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.lk-tabs .lm-TabBar-tabLabel'))"
+            ".map((l) => [l.textContent, l.scrollWidth <= l.clientWidth + 1])"
+        )
+        assert len(titles) == 3 and all(full for _, full in titles), titles  # full titles at JupyterLab's width
+        page.wait_for_function(
+            "document.querySelectorAll('.widget-output .js-plotly-plot .main-svg').length > 0", timeout=60000
+        )
+        page.evaluate("document.querySelector('.widget-output .js-plotly-plot').id = 'ladder'")
+        assert sum(drawn_markers(page, "#ladder").values()) > 5  # the capture's packets, each with a marker
+        assert overlapping(text_boxes(page, "#ladder")) == []  # lane names clear of the title and each other
