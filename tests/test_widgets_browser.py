@@ -204,6 +204,7 @@ def test_map_explorer_as_a_page_shows_every_map_of_the_busy_node(tmp_path, stati
         assert tabs[0]["text"] == "ct (2)"
         assert page.get_by_text("need a live lab").count() == 1
         assert page.locator("button", has_text="Refresh").is_disabled()
+        assert page.locator("button.mod-warning", has_text="Flush").is_disabled()
         assert seen["errors"] == [] and seen["blocked"] == []
 
 
