@@ -13,7 +13,8 @@ into labkit, from this package:
 
 from __future__ import annotations
 
-from .blogmap import blog, blog_names, terminal, translate
+from . import cross_node, install, same_node
+from .blogmap import Recorded, blog, blog_names, curl, terminal, translate
 from .cast import Cast, cast
 from .checks import check, reveal
 from .claims import Claim, ClaimNotShown, claim, recap
@@ -42,6 +43,11 @@ from .values import VALUE_MEANINGS, values_table
 __all__ = [
     "Cast",
     "KernelPath",
+    "Recorded",
+    "cross_node",
+    "curl",
+    "install",
+    "same_node",
     "Claim",
     "ClaimNotShown",
     "blog",

@@ -14,10 +14,12 @@ import html
 import re
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 from IPython.display import HTML
 
+from ..capture import Capture
 from ..errors import LabError
 from ..lab import Lab
 from .cast import cast
@@ -72,21 +74,42 @@ def translate(lab: Lab, line: str) -> str:
     return line
 
 
-def blog(lab: Lab, line: str, *, on: str | None = None, during: Callable[[], object] | None = None) -> None:
+@dataclass(frozen=True)
+class Recorded:
+    """What watched one call: its capture and the monitor's events (either may be None)."""
+
+    capture: Capture | None = None
+    events: pd.DataFrame | None = None
+
+
+def curl(lab: Lab, url: str, *, source: str = "client-pod") -> Callable[[], object]:
+    """The blog's call to ``url`` (its address rewritten for this lab), for ``during=``."""
+    mine = translate(lab, url)
+    return lambda: lab.pod(source).run(["curl", "-s", "--max-time", "5", "-o", "/dev/null", mine])
+
+
+def blog(
+    lab: Lab,
+    line: str,
+    *,
+    on: str | None = None,
+    during: Callable[[], object] | None = None,
+    recorded: Recorded | None = None,
+) -> None:
     """Run the blog's command ``line`` on this lab, translated, and print what it prints.
 
     ``on``: the node or pod the blog ran it in (default: the client's node). `cilium ...`
-    runs as in a node shell; `tcpdump -i IFACE` and `cilium monitor ...` listen while
-    ``during`` runs (the call they watch), then print what they saw."""
+    runs as in a node shell; `tcpdump -i IFACE` and `cilium monitor ...` print what they
+    saw of a call: one made now by ``during``, or one already ``recorded``."""
     c = cast(lab)
     where = on or c.node
     mine = translate(lab, line)
     print(f"$ {mine}" + (f"        # the blog: {line}" if mine != line else ""))
     argv = shlex.split(mine)
     if argv[:1] in (["cilium"], ["cilium-dbg"]):
-        print(_cilium(lab, where, argv[1:], during), end="")
+        print(_cilium(lab, where, argv[1:], during, recorded), end="")
     elif argv[:1] == ["tcpdump"]:
-        print(_tcpdump(lab, where, argv[1:], during), end="")
+        print(_tcpdump(lab, where, argv[1:], during, recorded), end="")
     else:
         r = lab.target(where).run(argv)
         print(r.stdout + (r.stderr if r.returncode else ""), end="")  # curl's progress meter only on failure
@@ -104,14 +127,20 @@ _LISTS: dict[tuple[str, ...], str] = {
 _FLUSHES: dict[tuple[str, ...], str] = {("bpf", "ct", "flush"): "ct", ("bpf", "nat", "flush"): "nat"}
 
 
-def _cilium(lab: Lab, node: str, args: list[str], during: Callable[[], object] | None) -> str:
+def _cilium(
+    lab: Lab, node: str, args: list[str], during: Callable[[], object] | None, recorded: Recorded | None
+) -> str:
     """What `cilium <args>` prints in ``node``, through the backend contract (the same
     answers as `labkit bpf ...` and the `cilium` of `labkit shell`)."""
     words = tuple(a for a in args if not a.startswith("-") and a != "global")
     if args[:1] == ["monitor"]:
-        if during is None:
+        if recorded is not None and recorded.events is not None:
+            events = recorded.events
+        elif during is not None:
+            events = lab.monitor(node, during=during)
+        else:
             raise LabError("cilium monitor follows what happens: give during=, the call it should watch")
-        events = lab.monitor(node, during=during)
+        events = events[events.node == node] if "node" in events.columns else events
         for flag, col in (("--from", "source"), ("--to", "dst_id")):
             if flag in args:
                 events = events[events[col] == int(args[args.index(flag) + 1])]
@@ -128,15 +157,22 @@ def _cilium(lab: Lab, node: str, args: list[str], during: Callable[[], object] |
     raise LabError(f"cilium {' '.join(args)}: not one of the blog's commands; try it in labkit shell {node}")
 
 
-def _tcpdump(lab: Lab, where: str, args: list[str], during: Callable[[], object] | None) -> str:
+def _tcpdump(
+    lab: Lab, where: str, args: list[str], during: Callable[[], object] | None, recorded: Recorded | None
+) -> str:
     if "-i" not in args:
         raise LabError("give the interface as the blog did: tcpdump -i IFACE")
     iface = args[args.index("-i") + 1]
     point = f"{where}:{iface}"
-    with lab.capture([point], seconds=10) as cap:
-        if during is not None:
-            during()
-        cap.wait(0.3)
+    if recorded is not None and recorded.capture is not None:
+        cap = recorded.capture
+        if point not in {p.point for p in cap.points}:
+            raise LabError(f"the recorded capture has no {point}; it has {', '.join(p.point for p in cap.points)}")
+    else:
+        with lab.capture([point], seconds=10) as cap:
+            if during is not None:
+                during()
+            cap.wait(0.3)
     lines = cap.lines(point)
     pk = cap.packets[cap.packets.point == point].reset_index(drop=True)
     keep = pd.Series(True, index=pk.index)

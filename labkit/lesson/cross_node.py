@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from ..lab import Captured, Lab
 from ..plots.ladder import ladder
+from .blogmap import Recorded
 from .cast import cast
 from .claims import Claim, claim
 from .conversation import connection, per_interface, seen_at, senders
@@ -55,19 +56,24 @@ class CrossNodeCall:
     def ladder(self) -> go.Figure:
         return ladder(self.packets, list(self.roles.values()))
 
+    @property
+    def recorded(self) -> Recorded:
+        """For ``lesson.blog(..., recorded=call.recorded)``: the blog's tcpdump of this call."""
+        return Recorded(self.run.capture, None)
 
-def cross_node_call(lab: Lab) -> CrossNodeCall:
+
+def call(lab: Lab) -> CrossNodeCall:
     """Curl the webpod on the other node while capturing along the whole path."""
     c = cast(lab)
     roles = c.roles_cross_node()
     box: dict[str, Captured] = {}
 
-    def call() -> None:
+    def make_call() -> None:
         box["run"] = lab.run_captured(
             c.client["name"], ["curl", "-s", "--max-time", "5", f"http://{c.web_other.ip}"], list(roles.values())
         )
 
-    flows = lab.flows(during=call)
+    flows = lab.flows(during=make_call)
     run = box["run"]
     packets = connection(run.packets, c.client.ip, 80)
     syn = packets[packets.tcp_flags == "[S]"]

@@ -43,7 +43,7 @@ class Install:
         return str(r.gateway.iloc[0]) if len(r) else ""
 
 
-def install(lab: Lab) -> Install:
+def built(lab: Lab) -> Install:
     c = cast(lab)
     hosts = {}
     for node in lab.nodes.name:

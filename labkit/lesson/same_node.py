@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from ..lab import Captured, Lab
 from ..plots.ladder import ladder
 from ..tables import EVENTS, FLOWS
+from .blogmap import Recorded
 from .cast import cast
 from .claims import Claim, claim
 from .conversation import connection, per_interface, seen_at, senders
@@ -62,12 +63,18 @@ class SameNodeCall:
     def ladder(self) -> go.Figure:
         return ladder(self.packets, list(self.roles.values()))
 
+    @property
+    def recorded(self) -> Recorded:
+        """For ``lesson.blog(..., recorded=call.recorded)``: the blog's tcpdump and cilium
+        monitor lines, printed from this very call."""
+        return Recorded(self.run.capture, self.events)
+
     def states(self, lines: list[str]) -> list[str]:
         """The CT states (`state new`, ...) of monitor lines, in order."""
         return [line.split(" state ", 1)[1].split()[0] for line in lines if " state " in line]
 
 
-def same_node_call(lab: Lab, *, observe: bool = True) -> SameNodeCall:
+def call(lab: Lab, *, observe: bool = True) -> SameNodeCall:
     """The blog's call, watched by five captures, the monitor and Hubble at once (only the
     captures with ``observe=False``: a lab without the eBPF datapath has no events)."""
     c = cast(lab)
@@ -75,18 +82,18 @@ def same_node_call(lab: Lab, *, observe: bool = True) -> SameNodeCall:
     flushed = lab.pod(c.client["name"]).run(["ip", "neigh", "flush", "dev", "eth0"]).returncode == 0
     box: dict[str, Any] = {}
 
-    def call() -> None:
+    def make_call() -> None:
         box["run"] = lab.run_captured(
             c.client["name"], ["curl", "-s", "--max-time", "5", f"http://{c.web_same.ip}"], list(roles.values())
         )
 
     def watched() -> None:
-        box["events"] = lab.monitor(c.node, during=call)
+        box["events"] = lab.monitor(c.node, during=make_call)
 
     if observe:
         flows = lab.flows(c.node, during=watched)
     else:
-        call()
+        make_call()
         box["events"], flows = EVENTS.frame(), FLOWS.frame()
     run: Captured = box["run"]
     packets = connection(run.packets, c.client.ip, 80)
@@ -111,7 +118,7 @@ def same_node_call(lab: Lab, *, observe: bool = True) -> SameNodeCall:
 def kernel_contrast(lab: Lab) -> SameNodeCall | None:
     """The same call on a companion lab with plain kernel routing (no eBPF), or None."""
     other = companion(lab, "k", datapath="kernel")
-    return same_node_call(other, observe=False) if other is not None else None
+    return call(other, observe=False) if other is not None else None
 
 
 @dataclass(frozen=True)
