@@ -88,6 +88,13 @@ def curl(lab: Lab, url: str, *, source: str = "client-pod") -> Callable[[], obje
     return lambda: lab.pod(source).run(["curl", "-s", "--max-time", "5", "-o", "/dev/null", mine])
 
 
+class Text(str):
+    """Terminal output: shown as it is (no quotes), so a cell reads like the blog's shell."""
+
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(str(self))  # type: ignore[attr-defined]
+
+
 def blog(
     lab: Lab,
     line: str,
@@ -95,8 +102,8 @@ def blog(
     on: str | None = None,
     during: Callable[[], object] | None = None,
     recorded: Recorded | None = None,
-) -> None:
-    """Run the blog's command ``line`` on this lab, translated, and print what it prints.
+) -> Text:
+    """The blog's command ``line`` run on this lab, translated, with what it prints.
 
     ``on``: the node or pod the blog ran it in (default: the client's node). `cilium ...`
     runs as in a node shell; `tcpdump -i IFACE` and `cilium monitor ...` print what they
@@ -104,15 +111,14 @@ def blog(
     c = cast(lab)
     where = on or c.node
     mine = translate(lab, line)
-    print(f"$ {mine}" + (f"        # the blog: {line}" if mine != line else ""))
+    head = f"$ {mine}" + (f"        # the blog: {line}" if mine != line else "") + "\n"
     argv = shlex.split(mine)
     if argv[:1] in (["cilium"], ["cilium-dbg"]):
-        print(_cilium(lab, where, argv[1:], during, recorded), end="")
-    elif argv[:1] == ["tcpdump"]:
-        print(_tcpdump(lab, where, argv[1:], during, recorded), end="")
-    else:
-        r = lab.target(where).run(argv)
-        print(r.stdout + (r.stderr if r.returncode else ""), end="")  # curl's progress meter only on failure
+        return Text(head + _cilium(lab, where, argv[1:], during, recorded))
+    if argv[:1] == ["tcpdump"]:
+        return Text(head + _tcpdump(lab, where, argv[1:], during, recorded))
+    r = lab.target(where).run(argv)
+    return Text(head + r.stdout + (r.stderr if r.returncode else ""))  # curl's progress meter only on failure
 
 
 _LISTS: dict[tuple[str, ...], str] = {

@@ -29,6 +29,7 @@ class CrossNodeCall:
     client: pd.Series
     server: pd.Series
     node: str
+    client_node_ip: str
     other_node: str
     other_node_ip: str
     native_cidr: str
@@ -52,6 +53,11 @@ class CrossNodeCall:
         """The source address of the SYN where ``role``'s interface saw it ('' if it did not)."""
         syn = self.packets[(self.packets.tcp_flags == "[S]") & (self.packets.point == self.roles[role])]
         return str(syn.src_ip.iloc[0]) if len(syn) else ""
+
+    def source_kind(self, role: str) -> str:
+        """What a learner predicts for the SYN's source at ``role``: "pod IP" or "node IP"."""
+        src = self.source_at(role)
+        return {self.client.ip: "pod IP", self.client_node_ip: "node IP"}.get(src, src)
 
     def ladder(self) -> go.Figure:
         return ladder(self.packets, list(self.roles.values()))
@@ -98,6 +104,7 @@ def call(lab: Lab) -> CrossNodeCall:
         c.client,
         c.web_other,
         c.node,
+        c.node_ip,
         c.other_node,
         c.other_node_ip,
         str(values.options.get("ipv4NativeRoutingCIDR", "10.244.0.0/16")),

@@ -79,6 +79,15 @@ class NarrowCIDR:
     client_ip: str
     client_node_ip: str
 
+    def source_kind(self) -> str:
+        """What a learner predicts: "pod IP" or "node IP" (or the address, if neither)."""
+        return {self.client_ip: "pod IP", self.client_node_ip: "node IP"}.get(self.source_seen, self.source_seen)
+
+
+def source_kind(narrow: NarrowCIDR | None) -> str | None:
+    """"pod IP" or "node IP" on the narrow-CIDR lab (None where it could not be built)."""
+    return narrow.source_kind() if narrow is not None else None
+
 
 def narrower_native_cidr(lab: Lab) -> NarrowCIDR | None:
     """Build (once) a companion lab with ipv4NativeRoutingCIDR = the client node's pod CIDR
