@@ -35,7 +35,8 @@ def blocks(lang: str, after: str) -> str:
 
 
 def readme_commands() -> list[list[str]]:
-    return [shlex.split(line, comments=True) for line in blocks("sh", "## The `labkit` command").splitlines() if line]
+    lines = blocks("sh", "## The `labkit` command").splitlines()
+    return [words for words in (shlex.split(line, comments=True) for line in lines) if words]
 
 
 def test_the_readme_shows_only_commands_that_exist_and_never_down_all():

@@ -172,7 +172,8 @@ def register(add: AddCommand, common: argparse.ArgumentParser, out: argparse.Arg
         "--all", action="store_true", help="remove every lab built from this checkout; asks before any other"
     )
     sp.add_argument("--yes", action="store_true", help="with --all: also remove labs built elsewhere, without asking")
-    sp = add("list", cmd_list, "every lab on this machine: datapath, settings, age, companions, who built it", (common, out))
+    what = "every lab on this machine: datapath, settings, age, companions, who built it"
+    add("list", cmd_list, what, (common, out))
     sp = add("apply", cmd_apply, "create the pods and services of manifest files or folders")
     sp.add_argument("paths", nargs="+", metavar="PATH")
     add("status", cmd_status, "nodes, pods (with lxc, ifindex, MACs) and services", (common, out))

@@ -85,7 +85,7 @@ class NarrowCIDR:
 
 
 def source_kind(narrow: NarrowCIDR | None) -> str | None:
-    """"pod IP" or "node IP" on the narrow-CIDR lab (None where it could not be built)."""
+    """ "pod IP" or "node IP" on the narrow-CIDR lab (None where it could not be built)."""
     return narrow.source_kind() if narrow is not None else None
 
 
