@@ -13,7 +13,7 @@ into labkit, from this package:
 
 from __future__ import annotations
 
-from . import cross_node, install, same_node
+from . import cross_node, install, masquerade, same_node, service
 from .blogmap import Recorded, blog, blog_names, curl, terminal, translate
 from .cast import Cast, cast
 from .checks import check, reveal
@@ -47,7 +47,9 @@ __all__ = [
     "cross_node",
     "curl",
     "install",
+    "masquerade",
     "same_node",
+    "service",
     "Claim",
     "ClaimNotShown",
     "blog",
