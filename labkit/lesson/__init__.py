@@ -1,8 +1,10 @@
 """What the notebooks call. Notebooks stay thin: every cell is story plus one or two calls
 into labkit, from this package:
 
-- ``scenarios``: ``start`` (the lab in the state a lesson needs), ``companion`` labs and
-  the blog's experiments, returning dataclasses of tables;
+- ``scenarios``: ``start`` (the lab in the state a lesson needs), ``companion`` labs;
+- one module per lesson, the blog's experiments as dataclasses of tables and the claims the
+  lesson's text makes about them: ``install``, ``same_node``, ``service``, ``cross_node``,
+  ``masquerade``;
 - ``cast``: the pods of the blog's story, by role, and capture points by role;
 - ``checks``: ``check`` a learner's prediction, ``reveal`` an answer only after it;
 - ``claims``: what the text claims, checked against the run (``recap`` ends a lesson);
@@ -21,20 +23,11 @@ from .claims import Claim, ClaimNotShown, claim, recap
 from .display import setup_plotting
 from .scenarios import (
     KernelPath,
-    ServiceCall,
-    ServiceContrast,
-    SocketLBTrace,
     backend_spread,
     companion,
-    counts,
     external_target,
     host_nat_entries,
-    kernel_contrast,
     kernel_path,
-    service_call,
-    service_contrast,
-    socket_lb_trace,
-    spoofed_ping,
     start,
     topology,
 )
@@ -59,23 +52,14 @@ __all__ = [
     "reveal",
     "terminal",
     "translate",
-    "ServiceCall",
-    "ServiceContrast",
-    "SocketLBTrace",
     "VALUE_MEANINGS",
     "backend_spread",
     "cast",
     "check",
     "companion",
-    "counts",
     "external_target",
     "host_nat_entries",
-    "kernel_contrast",
     "kernel_path",
-    "service_call",
-    "service_contrast",
-    "socket_lb_trace",
-    "spoofed_ping",
     "setup_plotting",
     "start",
     "topology",
