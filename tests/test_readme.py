@@ -138,3 +138,29 @@ def test_piped_into_a_reader_that_left_ends_quietly():
             said = [x for x in p.stderr.splitlines() if not x.startswith(("Listening for events", "Press Ctrl-C"))]
             assert said == [], f"labkit {' '.join(args)}: {p.stderr[-300:]}"  # only cilium monitor's banner
             assert p.returncode == 0
+
+
+@pytest.mark.root
+def test_capture_around_labkit_exec_runs_the_command_in_that_pod():
+    """`labkit capture -p ... -- labkit exec POD -- CMD`, a natural first try, means CMD in POD."""
+    from .lab_fixtures import running_lab
+
+    with running_lab("cex") as lab:
+        env = dict(os.environ, LABKIT_LAB=lab.name)
+        web = lab.pods[lab.pods.app == "whoami"].ip.iloc[0]
+        argv = [
+            "capture",
+            "-p",
+            "client-pod:eth0",
+            "--",
+            "labkit",
+            "exec",
+            "client-pod",
+            "--",
+            "curl",
+            "-s",
+            f"http://{web}",
+        ]
+        r = subprocess.run(LABKIT + argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-500:]
+        assert "Flags [S]" in r.stdout and f"> {web}.80" in r.stdout
