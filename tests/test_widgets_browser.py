@@ -198,10 +198,13 @@ def test_map_explorer_as_a_page_shows_every_map_of_the_busy_node(tmp_path, stati
     assert ex.node.value == "kind-worker"  # the node with conntrack entries, not the first one
     with offline_page() as (page, seen):
         page.goto(_page(tmp_path, ex.widget).as_uri())
-        page.wait_for_selector(".lk-tabs .lm-TabBar-tab", timeout=30000)
-        tabs = page.evaluate(TABS_JS)
-        assert [t["text"].split(" (")[0] for t in tabs] == list(MAPS) and all(t["full"] for t in tabs)
-        assert tabs[0]["text"] == "ct (2)"
+        page.wait_for_selector("h4.lk-map", timeout=30000)
+        heads = page.locator("h4.lk-map").all_inner_texts()
+        assert [h.split(" (")[0] for h in heads] == list(MAPS) and heads[0] == "ct (2 entries)"
+        page.wait_for_function(
+            f"document.querySelectorAll('.lk-recorded .js-plotly-plot .main-svg').length >= {len(MAPS) - 2}",
+            timeout=30000,
+        )  # every plot drawn in view (ct, nat, lb, metrics)
         assert page.get_by_text("need a live lab").count() == 1
         assert page.locator("button", has_text="Refresh").is_disabled()
         assert page.locator("button.mod-warning", has_text="Flush").is_disabled()

@@ -30,7 +30,6 @@ from ..tables import PACKETS
 from .static import STYLE, exporting, static_note
 
 SHOWN_COLUMNS = ["time", "+ms", "packet", "direction", "src_mac", "dst_mac", "summary"]
-MAX_ROWS = 16  # the interface list shows every choice up to this many
 
 
 def presets(lab: Lab, source: str) -> list[tuple[str, str]]:
@@ -155,7 +154,7 @@ class CapturePanel:
         self.source.value = preferred
         choices = self.lab.capture_choices()
         self.points.options = choices
-        self.points.rows = max(4, min(len(choices), MAX_ROWS))
+        self.points.rows = max(4, len(choices))  # every interface in view, no hidden scroll
         self._on_source({"new": self.source.value})
 
     def _on_source(self, change) -> None:

@@ -3,7 +3,8 @@ confirmation), and see the table with the plot that fits it (labkit.plots.maps).
 
 It opens on the node with the most conntrack entries (where the lesson's traffic was) and
 shows its maps at once. In a static page (`labkit export`) it shows every map of that node
-as recorded during the run, one tab each, and says that its buttons need a live lab.
+as recorded during the run, one after the other (not in tabs: a plot drawn in a hidden tab
+has no size), and says that its buttons need a live lab.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class MapExplorer:
         self.note = w.HTML()
         self.out_table = w.Output()
         self.out_plot = w.Output()
-        self.recorded = w.Tab(layout=w.Layout(display="none"))
-        self.recorded.add_class("lk-tabs")
+        self.recorded = w.VBox(layout=w.Layout(display="none"))
+        self.recorded.add_class("lk-recorded")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.flush_button.on_click(lambda _: self._ask())
         self.confirm_button.on_click(lambda _: self.flush())
@@ -129,9 +130,9 @@ class MapExplorer:
             self.out_plot.outputs = (output_of(fig),)
 
     def _record_all(self) -> None:
-        """Every map of the node, one tab each, for a page read offline."""
+        """Every map of the node, one after the other, for a page read offline."""
         node = self.node.value
-        children, titles = [], []
+        children: list[w.Widget] = []
         for name in MAPS:
             out = w.Output()
             try:
@@ -142,12 +143,10 @@ class MapExplorer:
             if name in PLOTTED:
                 out.outputs = (output_of(plot_map(name, table)),)
             out.append_display_data(HTML(table_html(name, table)))
-            children.append(out)
-            titles.append(f"{name} ({len(table)})")
+            children += [w.HTML(f"<h4 class='lk-map'>{name} ({len(table)} entries)</h4>"), out]
         self.recorded.children = children
-        self.recorded.titles = tuple(titles)
         self.recorded.layout.display = ""
-        self.note.value = static_note(f"the BPF maps of {html.escape(str(node))}, one tab each")
+        self.note.value = static_note(f"the BPF maps of {html.escape(str(node))}: {', '.join(MAPS)}")
         for control in (self.node, self.map):
             control.disabled = True
 
