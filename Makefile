@@ -14,9 +14,12 @@ setup:
 	@scripts/setup-host
 
 lab: setup
-	$(VENV)/labkit up --lab $(LAB) --no-hint
-	$(VENV)/labkit apply --lab $(LAB) cluster/manifests
-	LABKIT_LAB=$(LAB) $(VENV)/jupyter lab --allow-root --no-browser --ip 127.0.0.1 --notebook-dir labs
+	@echo "lab: [1/3] building lab $(LAB) (three nodes, about 10 s)"
+	@$(VENV)/labkit up --lab $(LAB) --no-hint
+	@echo "lab: [2/3] the blog's sample application (webpod x2, curl-pod, client-pod)"
+	@$(VENV)/labkit apply --lab $(LAB) cluster/manifests
+	@echo "lab: [3/3] JupyterLab"
+	@LABKIT_LAB=$(LAB) scripts/jupyter-lab
 
 # A class on this machine: JupyterHub on 127.0.0.1:8000 (CLASSROOM_ARGS="--ip ADDRESS" serves a
 # room), one Linux account, notebook server and lab per student, none of them root.
@@ -42,8 +45,9 @@ test-fast:
 	@test -x $(VENV)/python || { echo "make test-fast: run make setup first (as root: it installs packages)"; exit 2; }
 	$(VENV)/python -m pytest -q -n auto -m "unit and not slow" $(PYTEST_ARGS) tests
 
+# Only the lab `make lab` built (and its lessons' companion labs): never other people's.
 down:
-	$(VENV)/labkit down --all
+	$(VENV)/labkit down --lab $(LAB)
 
 # The long run of the property-based and chaos tests (root; about ten minutes): many more
 # generated bad inputs and kill rounds than `make test` runs.

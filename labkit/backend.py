@@ -169,6 +169,20 @@ class Backend(Protocol):
         """Names of every lab of this backend on this machine."""
         ...
 
+    def labs(self) -> pd.DataFrame:
+        """LABS: every lab of this backend on this machine, how and when it was built, whose
+        companion it is, and the checkout that built it (`labkit list`)."""
+        ...
+
+    def companions(self) -> list[str]:
+        """The labs made for this one (a lesson's contrasts): `down` of this lab removes them."""
+        ...
+
+    def add_companion(self, lab: str) -> None:
+        """Record that running lab ``lab`` was made for this one (without
+        :attr:`Capabilities.companions`: a LabError that says so)."""
+        ...
+
     def doctor(self) -> list[Check]:
         """Is this machine ready for the backend? One check per requirement."""
         ...

@@ -28,7 +28,7 @@ from .classroom.client import BrokerBackend
 from .embedded.backend import EmbeddedBackend
 from .errors import ExitStatus, LabError
 from .live.backend import KindBackend
-from .spec import CLUSTER_DIR
+from .spec import CLUSTER_DIR, REPO
 from .tables import ROUTES
 from .targets import command_argv
 
@@ -118,7 +118,17 @@ class Lab:
         return self.backend.up(Settings(datapath, dict(options or {})))
 
     def down(self) -> str:
-        return self.backend.down()
+        """Remove the lab, and first the labs a lesson made for it (its companions)."""
+        said = [connect(lab, self.backend.name).down() for lab in self.backend.companions()]
+        return "\n".join([*said, self.backend.down()])
+
+    def companions(self) -> list[str]:
+        """The labs made for this one (a lesson's contrasts), removed with it by ``down``."""
+        return self.backend.companions()
+
+    def add_companion(self, other: Lab) -> None:
+        """Record ``other`` as made for this lab: ``down`` of this lab removes it too."""
+        self.backend.add_companion(other.name)
 
     def apply(self, *paths: str | Path) -> list[str]:
         """Apply manifests (files or folders); default: the lab's cluster/manifests."""
@@ -287,6 +297,15 @@ class Lab:
     def existing_labs(self) -> list[str]:
         """Every lab of this lab's backend on this machine."""
         return self.backend.existing_labs()
+
+    def labs(self) -> pd.DataFrame:
+        """LABS: every lab of this backend on this machine, with its datapath, age and companions."""
+        return self.backend.labs()
+
+
+def checkout() -> str:
+    """The labkit checkout this code runs from (what LABS.checkout holds for its labs)."""
+    return str(REPO)
 
 
 def backend_for(lab: str | None = None, backend: str | None = None) -> Backend:

@@ -119,6 +119,20 @@ SERVICES = _schema(
     ("backends", S, "backend ip:port joined by ','"),
 )
 
+LABS = _schema(
+    "labs",
+    "One row per lab of a backend on this machine (`labkit list`).",
+    ("name", S, "lab name (--lab)"),
+    ("backend", S, "embedded or kind"),
+    ("status", S, "up, building, or leftovers (a crash halfway: labkit down removes them)"),
+    ("datapath", S, "ebpf, kernel (embedded) or cilium (kind); missing when unknown"),
+    ("options", S, "--set overrides, KEY=VALUE joined by ','"),
+    ("created", "datetime64[ns, UTC]", "when `up` finished; missing when unknown"),
+    ("companion_of", S, "the lab a lesson made this one for ('' if none): down of that lab removes it"),
+    ("companions", S, "labs made for this one, joined by ','"),
+    ("checkout", S, "the labkit checkout that built it ('' if unknown): down --all asks before others'"),
+)
+
 ROUTES = _schema(
     "routes",
     "The IPv4 routing table of each node (`ip route`), main table.",
@@ -335,6 +349,7 @@ CHECKS = _schema(
 ALL = {
     s.name: s
     for s in (
+        LABS,
         NODES,
         PODS,
         SERVICES,

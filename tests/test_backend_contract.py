@@ -82,6 +82,9 @@ def test_the_protocols_cover_what_callers_use():
         "shell_env",
         "external_address",
         "existing_labs",
+        "labs",
+        "companions",
+        "add_companion",
         "doctor",
         "trace",
     } <= set(protocol_methods(Backend))
@@ -130,7 +133,7 @@ def check_value(proto: type, name: str, value: object) -> None:
 
 def exercise(be: Backend, node: str, pod: str) -> None:
     """Call every method of the contract on ``be`` and check what comes back."""
-    schemas = {"nodes": tables.NODES, "pods": tables.PODS, "services": tables.SERVICES}
+    schemas = {"nodes": tables.NODES, "pods": tables.PODS, "services": tables.SERVICES, "labs": tables.LABS}
     for name, schema in schemas.items():
         df = getattr(be, name)()
         check_value(Backend, name, df)
@@ -140,6 +143,7 @@ def exercise(be: Backend, node: str, pod: str) -> None:
         "is_up": be.is_up(),
         "settings": be.settings(),
         "existing_labs": be.existing_labs(),
+        "companions": be.companions(),
         "doctor": be.doctor(),
         "resolve": be.resolve(pod),
         "argv": be.argv(pod, ["true"]),
@@ -152,6 +156,10 @@ def exercise(be: Backend, node: str, pod: str) -> None:
     }
     for name, value in checks.items():
         check_value(Backend, name, value)
+    assert be.lab in set(be.labs().name) and checks["companions"] == []
+    if not be.capabilities.companions:
+        with pytest.raises(LabError, match="embedded backend"):
+            be.add_companion("other")
     assert isinstance(checks["settings"], Settings) and checks["settings"].datapath in be.capabilities.datapaths
     assert all(isinstance(c, Check) for c in checks["doctor"])
     assert checks["resolve"] == PodRef("native", pod, checks["resolve"].node) and be.resolve(node) == NodeRef(node)

@@ -17,15 +17,46 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
     r = subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "export", "--out", str(out)], capture_output=True, text=True, timeout=1200
+        [sys.executable, "-m", "labkit.cli", "export", "--out", str(out)], capture_output=True, text=True, timeout=1800
     )
     assert r.returncode == 0, r.stderr
     pages = [line for line in r.stdout.splitlines() if line.endswith(".html")]
-    return out, pages
+    return out, pages, r.stderr
+
+
+def test_export_prints_the_pages_and_no_warnings(site):
+    out, pages, stderr = site
+    assert stderr.strip() == "", stderr  # nothing a user cannot act on (no kernel TCP warnings, ...)
+    assert len(pages) == 6 and pages[-1].endswith("index.html")
+
+
+def test_pages_share_one_plotly_and_stay_small(site):
+    out, _, _ = site
+    assert (out / "_static" / "plotly.min.js").stat().st_size > 1_000_000
+    assert not list((out / "_static").glob("*.map"))  # no source maps shipped
+    for page in out.glob("[0-9][0-9]-*.html"):
+        text = page.read_text()
+        assert page.stat().st_size < 1_000_000, f"{page.name}: {page.stat().st_size} bytes"
+        assert text.count('src="_static/plotly.min.js"') == 1
+        assert "plotly.js v" not in text  # no inlined copy (its banner)
+
+
+def test_pages_link_to_each_other_and_the_index_lists_objectives(site):
+    out, _, _ = site
+    names = sorted(p.name for p in out.glob("[0-9][0-9]-*.html"))
+    for i, name in enumerate(names):
+        text = (out / name).read_text()
+        assert 'href="index.html"' in text
+        if i > 0:
+            assert f'class="lk-prev" href="{names[i - 1]}"' in text
+        if i + 1 < len(names):
+            assert f'class="lk-next" href="{names[i + 1]}"' in text
+    index = (out / "index.html").read_text()
+    assert index.count("<ul class='goals'>") == len(names) and index.count("minutes</span>") == len(names)
 
 
 def test_every_lab_has_a_page_and_the_index_links_them(site):
-    out, pages = site
+    out, pages, _ = site
     names = sorted(p.name for p in out.glob("[0-9][0-9]-*.html"))
     assert names == [
         "01-install.html",
@@ -40,7 +71,7 @@ def test_every_lab_has_a_page_and_the_index_links_them(site):
 
 
 def test_pages_load_nothing_from_the_network(site):
-    out, _ = site
+    out, _, _ = site
     for page in out.glob("*.html"):
         text = page.read_text()
         remote = re.findall(r'<(?:script|link|img|iframe)[^>]+(?:src|href)="(https?:[^"]+)"', text)
@@ -48,7 +79,7 @@ def test_pages_load_nothing_from_the_network(site):
 
 
 def test_pages_draw_their_plots_and_widgets_offline(site):
-    out, _ = site
+    out, _, _ = site
     for page_path in sorted(out.glob("[0-9][0-9]-*.html")):
         text = page_path.read_text()
         n_plots = text.count('class="plotly-graph-div"')
@@ -66,12 +97,21 @@ def test_pages_draw_their_plots_and_widgets_offline(site):
         assert n_plots >= 1, f"{page_path.name} has no plot"
 
 
-def test_capture_panel_state_is_saved_in_the_first_page(site):
-    out, _ = site
+def test_panels_show_what_the_run_recorded(site):
+    out, _, _ = site
     text = (out / "01-install.html").read_text()
     assert "application/vnd.jupyter.widget-state+json" in text
     with offline_page() as (page, seen):
         page.goto((out / "01-install.html").as_uri())
-        page.wait_for_selector(".jupyter-widgets button", timeout=30000)
-        assert page.locator(".jupyter-widgets button", has_text="Run").count() == 1
+        page.wait_for_selector(".lk-tabs .lm-TabBar-tab", timeout=30000)  # the recorded capture, per interface
+        assert page.locator(".jupyter-widgets button", has_text="Run").is_disabled()
+        assert page.get_by_text("need a live lab").count() >= 1
+        assert page.locator(".lk-scroll td").count() > 10  # packets of the recording
+        assert seen["errors"] == []
+    with offline_page() as (page, seen):
+        page.goto((out / "03-service.html").as_uri())
+        page.wait_for_selector("h4.lk-map", timeout=30000)  # the recorded maps, one after the other
+        heads = page.locator("h4.lk-map").all_inner_texts()
+        assert [h.split(" (")[0] for h in heads] == ["ct", "nat", "lb", "endpoints", "ipcache", "metrics"]
+        assert not heads[0].startswith("ct (0")  # the explorer opened on a node with conntrack entries
         assert seen["errors"] == []

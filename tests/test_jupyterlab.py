@@ -3,66 +3,58 @@
 from __future__ import annotations
 
 import os
-import secrets
-import socket
+import re
+import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .browser import offline_page
+from .browser import drawn_markers, offline_page, overlapping, text_boxes
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/lab/tree/01-install\.ipynb\?token=([0-9a-f]+)$")
 
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    port, token = _free_port(), secrets.token_hex(16)
+    """`make lab`'s JupyterLab (scripts/jupyter-lab): its URL is a line of its own."""
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--allow-root",
-            "--no-browser",
-            "--ip",
-            "127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            "--LabApp.expose_app_in_browser=True",
-            "--notebook-dir",
-            str(ROOT / "labs"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [str(ROOT / "scripts" / "jupyter-lab"), "--LabApp.expose_app_in_browser=True"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env=env,
+        start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    lines = []
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                pytest.fail(f"scripts/jupyter-lab ended: {''.join(lines)[-1000:]}")
+            lines.append(line)
+            m = URL.match(line.strip())
+            if m:
                 break
-            except OSError:
-                time.sleep(0.5)
         else:
-            pytest.fail("JupyterLab did not start")
-        yield url, token
+            pytest.fail("no JupyterLab URL within 3 minutes")
+        noise = [x for x in lines if x.startswith("[")]
+        assert noise == [], f"log lines around the URL: {noise[:3]}"
+        yield f"http://127.0.0.1:{m.group(1)}", m.group(2)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.terminate()  # the script stops its JupyterLab (as on Ctrl-C)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def test_first_notebook_runs_and_shows_the_capture_panel(jupyterlab):
@@ -82,5 +74,24 @@ def test_first_notebook_runs_and_shows_the_capture_panel(jupyterlab):
         panel_run = page.locator(".jp-OutputArea .jupyter-widgets button", has_text="Run")
         panel_run.wait_for(timeout=180000)
         assert page.locator(".jp-OutputArea .widget-dropdown").count() >= 2  # lab and source pod pickers
+        lab_picker = page.locator(".jp-OutputArea .widget-dropdown select").first.locator("option").all_inner_texts()
+        lab = os.environ["LABKIT_LAB"]  # this lesson's lab and its companions only, not every lab on the machine
+        assert lab_picker[0] == lab and all(n.startswith(lab + "-") for n in lab_picker[1:])
+        select = page.locator(".jp-OutputArea select[multiple]")
+        assert int(select.get_attribute("size")) == select.locator("option").count()  # every interface in view
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert errors.count() == 0, errors.first.inner_text()
+        # a learner's click: the panel captures, then shows per-interface tabs and the ladder
+        panel_run.click()
+        page.wait_for_selector(".lk-tabs .lm-TabBar-tab", timeout=60000)
+        titles = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.lk-tabs .lm-TabBar-tabLabel'))"
+            ".map((l) => [l.textContent, l.scrollWidth <= l.clientWidth + 1])"
+        )
+        assert len(titles) == 3 and all(full for _, full in titles), titles  # full titles at JupyterLab's width
+        page.wait_for_function(
+            "document.querySelectorAll('.widget-output .js-plotly-plot .main-svg').length > 0", timeout=60000
+        )
+        page.evaluate("document.querySelector('.widget-output .js-plotly-plot').id = 'ladder'")
+        assert sum(drawn_markers(page, "#ladder").values()) > 5  # the capture's packets, each with a marker
+        assert overlapping(text_boxes(page, "#ladder")) == []  # lane names clear of the title and each other

@@ -53,7 +53,7 @@ def arrows(fig: go.Figure) -> list[list[tuple[int, float]]]:
     """Polylines of the packet traces (x, y runs split at None)."""
     out = []
     for tr in fig.data:
-        if tr.name == "not seen here":
+        if tr.meta["role"] != "arrows":
             continue
         run = []
         for x, y in zip(tr.x, tr.y):
@@ -67,21 +67,21 @@ def arrows(fig: go.Figure) -> list[list[tuple[int, float]]]:
 
 def test_lanes_arrows_and_missing_marks():
     fig = ladder(blog_step1(), LANES)
-    assert list(fig.layout.xaxis.ticktext) == LANES
+    assert fig.layout.meta["lanes"] == LANES
     lines = arrows(fig)
     assert len(lines) == 4  # ARP, SYN, SYN-ACK, ACK
     assert [[x for x, _ in line] for line in lines] == [[0, 1], [0, 1, 3], [3, 2, 0], [0, 1, 3]]
     for line in lines:  # time goes down along every arrow
         ys = [y for _, y in line]
         assert ys == sorted(ys)
-    missing = next(tr for tr in fig.data if tr.name == "not seen here")
-    # ARP: lanes 2,3,4; SYN: 2 (skipped, red), 4; SYN-ACK: 1 (skipped), 4; ACK: 2 (skipped), 4
-    assert sorted(zip(missing.x, [int(y) for y in missing.y])) == sorted(
-        [(2, 0), (3, 0), (4, 0), (2, 1), (4, 1), (1, 2), (4, 2), (2, 3), (4, 3)]
-    )
-    red = [x for x, col in zip(missing.x, missing.marker.color) if col == "#d62728"]
-    assert sorted(red) == [1, 2, 2]
-    assert fig.layout.meta["packets"] == 4 and fig.layout.meta["missing"] == 9
+    skipped = next(tr for tr in fig.data if tr.meta["role"] == "skipped")
+    # only lanes on the path, between the first and last sighting: SYN and ACK skip the
+    # server's lxc, the SYN-ACK the client's; the node's eth0 is on no path (no crosses)
+    assert sorted(zip(skipped.x, [int(y) for y in skipped.y])) == [(1, 2), (2, 1), (2, 3)]
+    assert fig.layout.meta["packets"] == 4 and fig.layout.meta["skipped"] == 3
+    assert list(fig.layout.yaxis.ticktext) == ["ARP request", "SYN", "SYN-ACK", "ACK"]
+    firsts = [(x, y) for tr in fig.data if tr.meta["role"] == "first" for x, y in zip(tr.x, tr.y)]
+    assert sorted(firsts) == [(0, 0), (0, 1), (0, 3), (3, 2)]  # every packet has a marker where first seen
     hover = [h for tr in fig.data if tr.name == "TCP" for h in tr.hovertext if h]
     assert any("Flags [S.]" in h and "webpod:eth0" in h for h in hover)
 
@@ -89,7 +89,8 @@ def test_lanes_arrows_and_missing_marks():
 def test_default_lanes_follow_first_appearance_and_filtering():
     df = blog_step1()
     fig = ladder(df)
-    assert list(fig.layout.xaxis.ticktext) == ["client-pod:eth0", "kind-worker:lxcC", "webpod:eth0", "kind-worker:lxcW"]
+    assert fig.layout.meta["lanes"] == ["client-pod:eth0", "kind-worker:lxcC", "webpod:eth0", "kind-worker:lxcW"]
+    assert [a.text for a in fig.layout.annotations][0] == "client-pod<br>eth0"  # two lines: never over the title
     fig = ladder(df, ["webpod:eth0", "client-pod:eth0"])  # a subset, reversed
     assert [[x for x, _ in line] for line in arrows(fig)] == [[1], [1, 0], [0, 1], [1, 0]]
 
@@ -109,4 +110,4 @@ def test_identity_survives_nat_and_repeats():
 
 def test_empty_frame():
     fig = ladder(packets_table(Frames.empty()), ["a", "b"])
-    assert list(fig.layout.xaxis.ticktext) == ["a", "b"] and arrows(fig) == []
+    assert fig.layout.meta["lanes"] == ["a", "b"] and arrows(fig) == []

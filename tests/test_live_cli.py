@@ -68,5 +68,13 @@ def test_blog_commands_on_kind_print_what_cilium_prints(fakes, capsys):
     assert main(["service", "list", "--backend", "kind", "--node", "kind-worker", "-o", "json"]) == 0
     assert fakes.calls("kubectl")[-1][-5:] == ["cilium-dbg", "service", "list", "-o", "json"]
     capsys.readouterr()
-    assert main(["bpf", "nat", "list", "--backend", "kind"]) == 2
-    assert "--node" in capsys.readouterr().err
+    before = len(fakes.calls("kubectl"))
+    assert main(["bpf", "nat", "list", "--backend", "kind"]) == 0  # no --node: every agent in turn
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("== ")] == [
+        "== kind-control-plane",
+        "== kind-worker",
+        "== kind-worker2",
+    ]
+    nat_calls = [c for c in fakes.calls("kubectl")[before:] if c[-3:] == ["bpf", "nat", "list"]]
+    assert len(nat_calls) == 3

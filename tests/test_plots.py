@@ -38,9 +38,9 @@ def test_topology_draws_nodes_pods_and_node_routes():
         assert n.name in texts and n.internal_ip in texts and n.router_ip in texts
     for p in pods.itertuples():
         assert p.name in texts and p.lxc in texts and p.ip in texts
-    arrows = [a.text for a in fig.layout.annotations if a.showarrow]
+    arrows = [a.text for a in fig.layout.annotations if (a.name or "").startswith("route:")]
     assert len(arrows) == 3  # one per node: the others' route to its pod CIDR
-    assert "10.244.2.0/24 via 172.18.0.4<br>(route on kind-control-plane, kind-worker)" in arrows
+    assert "↓ 10.244.2.0/24 via 172.18.0.4<br>(route on kind-control-plane,<br>kind-worker)" in arrows
     rects = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(rects) == 1 + 3 + 4  # kind network, nodes, pods
 

@@ -129,7 +129,8 @@ def test_capture_panel_on_a_real_lab():
         assert set(pk.point) == set(panel.points.value)
         syn = pk[(pk.tcp_flags == "[S]") & (pk.dst_port == 80)]  # the curl's (the nodes talk to the API server too)
         assert len(syn) == 4  # the SYN crossed all four interfaces (kernel routing)
-        assert [panel.tabs.get_title(i) for i in range(4)] == list(panel.points.value)
+        assert [panel.tabs.get_title(i).rsplit(" (", 1)[0] for i in range(4)] == list(panel.points.value)
+        assert panel.tabs.get_title(0) == f"client-pod:eth0 ({(pk.point == 'client-pod:eth0').sum()})"
         assert isinstance(panel.figure.data, tuple) and len(panel.figure.data) > 0
         panel.command.value = ""
         panel.run_button.click()

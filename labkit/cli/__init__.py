@@ -27,8 +27,9 @@ examples:
   labkit status
   labkit exec client-pod -- curl -s http://webpod
   labkit exec kind-worker -- ip route
-  labkit shell client-pod
-  labkit down
+  labkit shell kind-worker          (then, as in the blog: cilium bpf endpoint list)
+  labkit list                       (every lab on this machine, and who built it)
+  labkit down                       (this lab and the labs its lessons made)
 """
 
 

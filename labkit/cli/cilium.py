@@ -6,12 +6,15 @@ runs `cilium-dbg` in the node's agent pod.
 
 All take ``--node NODE`` (default: $LABKIT_NODE, set in `labkit shell NODE`, where a
 ``cilium`` / ``hubble`` wrapper on PATH runs these same commands so the blog's lines work
-as written) and ``--lab``; lists take ``-o json``.
+as written) and ``--lab``; lists take ``-o json``. Without a node, as Cilium has one agent
+per node, they answer for every node in turn, each under a ``== NODE`` header (JSON: one
+object keyed by node).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,27 +28,42 @@ if TYPE_CHECKING:
     from ..backend import MapsReader
 
 
-def node_of(args: Args) -> str:
+def nodes_of(args: Args) -> list[str]:
+    """The node given (--node, or $LABKIT_NODE in a node shell), else every node of the lab."""
     node = args.node or os.environ.get("LABKIT_NODE")
-    if not node:
-        names = lab_of(args).nodes.name
-        raise LabError(f"give --node NODE (one of {', '.join(names)})")
-    return str(node)
+    if node:
+        return [str(node)]
+    return [str(n) for n in lab_of(args).nodes.name]  # a lab that is not up says so here
 
 
-def maps_of(args: Args) -> MapsReader:
-    return lab_of(args).maps(node_of(args))
+def maps_of(args: Args) -> list[MapsReader]:
+    lab = lab_of(args)
+    return [lab.maps(n) for n in nodes_of(args)]
 
 
 def lister(what: str) -> Callable[[Args], int]:
-    """`cilium bpf <what> list` (or `cilium service list`)."""
+    """`cilium bpf <what> list` (or `cilium service list`), on one node or on each in turn."""
 
     def run(args: Args) -> int:
-        text = maps_of(args).text(what, output=args.output, time_diff=getattr(args, "time_diff", False))
-        if not text and args.output != "json":
-            print("No entries found.", file=sys.stderr)
-        else:
-            print_text(text)
+        readers = maps_of(args)
+        texts = [
+            (m.node, m.text(what, output=args.output, time_diff=getattr(args, "time_diff", False))) for m in readers
+        ]
+        if args.output == "json":
+            if len(texts) == 1:
+                print_text(texts[0][1])
+            else:
+                print(json.dumps({node: json.loads(text or "null") for node, text in texts}, indent=2))
+            return ExitStatus.SUCCESS
+        for node, text in texts:
+            if len(texts) > 1:
+                print(f"== {node}")
+            if text:
+                print_text(text)
+            elif len(texts) > 1:
+                print("No entries found.")
+            else:
+                print("No entries found.", file=sys.stderr)
         return ExitStatus.SUCCESS
 
     return run
@@ -53,8 +71,12 @@ def lister(what: str) -> Callable[[Args], int]:
 
 def flusher(what: str) -> Callable[[Args], int]:
     def run(args: Args) -> int:
-        for path, n in maps_of(args).flush(what).items():
-            print(f"Flushed {n} entries from {path}")
+        readers = maps_of(args)
+        for m in readers:
+            if len(readers) > 1:
+                print(f"== {m.node}")
+            for path, n in m.flush(what).items():
+                print(f"Flushed {n} entries from {path}")
         return ExitStatus.SUCCESS
 
     return run

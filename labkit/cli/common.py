@@ -43,7 +43,9 @@ def output_options() -> argparse.ArgumentParser:
 
 def node_options() -> argparse.ArgumentParser:
     node = Parser(add_help=False)
-    node.add_argument("--node", default=None, help="node whose datapath to read (default: $LABKIT_NODE)")
+    node.add_argument(
+        "--node", default=None, help="node whose datapath to read (default: $LABKIT_NODE, else every node in turn)"
+    )
     return node
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from ..doctor import format_checks
 from ..errors import ExitStatus, LabError
@@ -13,6 +14,8 @@ from ..spec import parse_set
 from .common import AddCommand, Args, lab_flag, lab_of, print_table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..backend import Backend
     from ..lab import Lab
 
@@ -31,16 +34,73 @@ def cmd_up(args: Args) -> int:
     return ExitStatus.SUCCESS
 
 
-def cmd_down(args: Args) -> int:
-    if args.all:
-        be = backend_for(None, args.backend)
-        labs = be.existing_labs()
-        for name in labs:
-            print(backend_for(name, args.backend).down())
-        if not labs:
-            print("no labs are up")
+def checkout() -> str:
+    from ..lab import checkout as here  # heavy: loaded when a command runs
+
+    return here()
+
+
+def age(created: Any, now: float | None = None) -> str:
+    """'3m', '2h05m', '4d03h' since ``created`` (a UTC timestamp); '' when unknown."""
+    import pandas as pd  # heavy: loaded when a command runs
+
+    if created is None or pd.isna(created):
+        return ""
+    s = int((now if now is not None else time.time()) - pd.Timestamp(created).timestamp())
+    if s < 3600:
+        return f"{max(s, 0) // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def made_in(path: str, here: str) -> str:
+    return "this checkout" if path == here else (path or "unknown")
+
+
+def cmd_list(args: Args) -> int:
+    labs = backend_for(None, args.backend).labs()
+    if args.output == "json":
+        print(labs.to_json(orient="records", date_format="iso", indent=2))
         return ExitStatus.SUCCESS
-    print(lab_of(args).down())
+    if labs.empty:
+        print("no labs; build one with: labkit up")
+        return ExitStatus.SUCCESS
+    here = checkout()
+    shown = labs.assign(age=[age(c) for c in labs.created], made_in=[made_in(c, here) for c in labs.checkout])
+    print_table(shown, ["name", "status", "datapath", "options", "age", "companion_of", "companions", "made_in"])
+    return ExitStatus.SUCCESS
+
+
+def split_all(labs: pd.DataFrame, here: str) -> tuple[list[str], list[str]]:
+    """(labs built from checkout ``here``, labs built elsewhere or by an unknown checkout)."""
+    mine = labs.checkout == here
+    return list(labs.name[mine]), list(labs.name[~mine])
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(f"{question} [y/N] ", end="", flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def cmd_down(args: Args) -> int:
+    if not args.all:
+        print(lab_of(args).down())
+        return ExitStatus.SUCCESS
+    labs = backend_for(None, args.backend).labs()
+    if labs.empty:
+        print("no labs are up")
+        return ExitStatus.SUCCESS
+    mine, others = split_all(labs, checkout())
+    if others and not args.yes:
+        question = f"{len(others)} labs were not built from this checkout ({', '.join(others)}): remove them too?"
+        if not _confirm(question):
+            print(f"left alone (not built from this checkout): {', '.join(others)}; add --yes to remove them too")
+            others = []
+    for name in mine + others:
+        print(backend_for(name, args.backend).down())
     return ExitStatus.SUCCESS
 
 
@@ -107,8 +167,13 @@ def register(add: AddCommand, common: argparse.ArgumentParser, out: argparse.Arg
         help="override a helm value of cluster/cilium-values.yaml, e.g. socketLB.enabled=false",
     )
     sp.add_argument("--no-hint", action="store_true", help="do not print the next command to run")
-    sp = add("down", cmd_down, "remove the lab and everything it created")
-    sp.add_argument("--all", action="store_true", help="remove every lab on this machine")
+    sp = add("down", cmd_down, "remove the lab, the labs a lesson made for it, and everything they created")
+    sp.add_argument(
+        "--all", action="store_true", help="remove every lab built from this checkout; asks before any other"
+    )
+    sp.add_argument("--yes", action="store_true", help="with --all: also remove labs built elsewhere, without asking")
+    what = "every lab on this machine: datapath, settings, age, companions, who built it"
+    add("list", cmd_list, what, (common, out))
     sp = add("apply", cmd_apply, "create the pods and services of manifest files or folders")
     sp.add_argument("paths", nargs="+", metavar="PATH")
     add("status", cmd_status, "nodes, pods (with lxc, ifindex, MACs) and services", (common, out))

@@ -58,6 +58,22 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def unwrap_exec(command: list[str], where: str | None) -> tuple[list[str], str | None]:
+    """`capture ... -- labkit exec POD -- CMD` (a natural first try) means: CMD in POD.
+
+    CMD already runs inside a lab target, where labkit itself cannot start another one."""
+    if len(command) >= 3 and os.path.basename(command[0]) == "labkit" and command[1] == "exec":
+        target, rest = command[2], command[3:]
+        if rest[:1] == ["--"]:
+            rest = rest[1:]
+        if where and where != target:
+            raise LabError(f"--in {where} and `labkit exec {target}` disagree; give one of them")
+        if not rest:
+            raise LabError(f"no command after labkit exec {target} --")
+        return rest, target
+    return command, where
+
+
 def cmd_capture(args: Args) -> int:
     """Capture on the points while CMD runs (in --in TARGET, default the first pod point).
 
@@ -66,8 +82,7 @@ def cmd_capture(args: Args) -> int:
     b = bounds.check(args.count, args.seconds, args.max_bytes, args.snaplen)
     out_dir = _write_dir(args.write)
     lab = lab_of(args)
-    command = list(args.command)
-    where = args.inside
+    command, where = unwrap_exec(list(args.command), args.inside)
     if command and not where:
         pods = set(lab.pods.name)
         where = next((p.split(":")[0] for p in args.point if p.split(":")[0] in pods), None)
@@ -85,10 +100,13 @@ def cmd_capture(args: Args) -> int:
     code: int = ExitStatus.SUCCESS
     shown = " ".join(command)
     with cap:
-        if command:
-            proc = lab.backend.popen(
-                where, command, stdin=subprocess.DEVNULL, stdout=None if args.show_output else subprocess.DEVNULL
-            )
+        if command and where:
+            try:
+                proc = lab.backend.popen(
+                    where, command, stdin=subprocess.DEVNULL, stdout=None if args.show_output else subprocess.DEVNULL
+                )
+            except subprocess.SubprocessError as e:
+                raise LabError(f"{command[0]} could not start in {where}: {e}", exit_code=1) from None
             limit = time.monotonic() + (b.seconds or COMMAND_LIMIT)
             try:
                 while proc.poll() is None:

@@ -22,7 +22,7 @@ from ..doctor import Check
 from ..errors import ExitStatus, LabError, notice
 from ..netns import NetNS
 from ..plan import EXTERNAL_IP, Plan
-from . import controlplane, doctor, exthost, hosts, processes, state, teardown, topology, undo
+from . import controlplane, doctor, exthost, hosts, origin, processes, state, teardown, topology, undo
 from . import datapath as dpath
 from .ebpf import skbfilter, tracer
 from .ebpf.maps import NodeMapReader
@@ -101,6 +101,7 @@ class EmbeddedBackend:
                 raise
             st.status = "up"
             state.save(self.names, st)
+            origin.record_up(self.names)
         return f"lab {self.lab!r} is up: {len(plan.nodes)} nodes"
 
     def settings(self) -> Settings:
@@ -169,6 +170,43 @@ class EmbeddedBackend:
 
     def existing_labs(self) -> list[str]:
         return existing_labs()
+
+    def labs(self) -> pd.DataFrame:
+        rows: list[dict[str, Any]] = []
+        for lab in existing_labs():
+            names = LabNames(lab)
+            try:
+                st = state.load(names)
+            except LabError:
+                st = None  # a damaged state file: still listed, so it can be removed
+            o = origin.load(names)
+            rows.append(
+                {
+                    "name": lab,
+                    "backend": self.name,
+                    "status": st.status if st else "leftovers",
+                    "datapath": st.datapath if st else None,
+                    "options": ",".join(f"{k}={v}" for k, v in sorted(st.options.items())) if st else "",
+                    "created": pd.Timestamp(o.created, unit="s", tz="UTC") if o.created else None,
+                    "companion_of": o.companion_of,
+                    "checkout": o.checkout,
+                }
+            )
+        of = {str(r["name"]): str(r["companion_of"]) for r in rows}
+        for r in rows:
+            r["companions"] = ",".join(sorted(n for n, parent in of.items() if parent == r["name"]))
+        return tables.LABS.frame(rows)
+
+    def companions(self) -> list[str]:
+        return sorted(
+            lab for lab in existing_labs() if lab != self.lab and origin.load(LabNames(lab)).companion_of == self.lab
+        )
+
+    def add_companion(self, lab: str) -> None:
+        other = LabNames(lab)
+        if lab == self.lab or not other.state_dir.exists():
+            raise LabError(f"lab {lab!r} is not up; a companion is a lab built next to {self.lab!r} first")
+        origin.mark_companion(other, self.lab)
 
     def doctor(self) -> list[Check]:
         checks = doctor.checks()

@@ -1,5 +1,9 @@
 """The pods of the blog's story, found in the lab's tables: notebooks (and tests) name them
-by role, never by IP, so a lesson reads the same on every lab."""
+by role, never by IP, so a lesson reads the same on every lab.
+
+Capture points have role names too ("client lxc", "server eth0", "node eth0"): what a
+learner types in a prediction, instead of an lxc name with 12 random hex digits.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import pandas as pd
 
 from .. import paths
 from ..lab import Lab
+
+SAME_NODE_ROLES = ("client eth0", "client lxc", "node eth0", "server lxc", "server eth0")
+CROSS_NODE_ROLES = ("client eth0", "client lxc", "client node eth0", "server node eth0", "server lxc", "server eth0")
 
 
 class Cast:
@@ -22,11 +29,13 @@ class Cast:
         self.web_other: pd.Series = web[web.node != self.client.node].iloc[0]  # on another node
         svcs = lab.services
         # the service whose backends are the webpods (the control plane has services too)
-        self.service: pd.Series = svcs[svcs.backends.str.contains(f"{self.web_same.ip}:", regex=False)].iloc[0]
+        mine = svcs[svcs.backends.str.contains(f"{self.web_same.ip}:", regex=False)]
+        self.service: pd.Series = (mine if len(mine) else svcs).iloc[0]
         nodes = lab.nodes.set_index("name")
         self.node: str = self.client.node
         self.other_node: str = self.web_other.node
         self.node_ip: str = nodes.loc[self.node, "internal_ip"]
+        self.other_node_ip: str = nodes.loc[self.other_node, "internal_ip"]
         self.router_ip: str = nodes.loc[self.node, "router_ip"]
 
     def points_same_node(self) -> list[str]:
@@ -35,6 +44,13 @@ class Cast:
 
     def points_cross_node(self) -> list[str]:
         return paths.cross_node(self.client, self.web_other)
+
+    def roles_same_node(self) -> dict[str, str]:
+        """Role name -> capture point, along the same-node path."""
+        return dict(zip(SAME_NODE_ROLES, self.points_same_node()))
+
+    def roles_cross_node(self) -> dict[str, str]:
+        return dict(zip(CROSS_NODE_ROLES, self.points_cross_node()))
 
 
 def cast(lab: Lab) -> Cast:

@@ -1,13 +1,28 @@
-"""Checking a learner's predictions: right or wrong, with a hint."""
+"""Checking a learner's predictions: right or wrong, with a hint, and never a spoiler.
+
+``check`` with no prediction says so and reveals nothing; ``reveal`` shows an answer-giving
+output only once the prediction it answers was written, so Run All spoils nothing. In a
+static page (`labkit export`) there is nobody to predict: the check names what the lab
+showed and ``reveal`` shows everything.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
 from IPython.display import HTML, display
 
 from ..classroom import progress
+from ..widgets.static import exporting
+
+SHOW_ANSWERS = False
+"""Set ``lesson.checks.SHOW_ANSWERS = True`` (instructors) to reveal without predicting."""
+
+
+def unanswered(answer: Any) -> bool:
+    return answer is None or answer is Ellipsis
 
 
 def check(
@@ -15,26 +30,43 @@ def check(
 ) -> None:
     """Tell the learner whether ``answer`` (their prediction) matches what the lab showed.
     Displays the verdict (nothing returned, so the cell shows only that)."""
-    if answer is None or answer is Ellipsis:
+    q = html.escape(question)
+    if unanswered(answer):
         progress.send(question, "not tried")  # in a classroom, the instructor's page shows it
+        if exporting() or SHOW_ANSWERS:
+            display(HTML(f"<div style='color:#555'>📝 <b>{q}</b>: the lab showed {_show(expected)}.</div>"))
+            return
         display(
             HTML(
-                f"<div style='color:#555'>✍️ <b>{question}</b>: write your prediction in the cell above, "
-                f"run it, then run this cell again.</div>"
+                f"<div style='color:#555'>✍️ <b>{q}</b>: no prediction yet, so no answer either. Write yours in "
+                f"the cell above, run it, then run this cell again.</div>"
             )
         )
         return
     ok = compare(answer, expected) if compare else _norm(answer) == _norm(expected)
     progress.send(question, "right" if ok else "wrong")
     if ok:
-        display(HTML(f"<div style='color:#1a7f37'>✅ <b>{question}</b>: right. The lab shows {_show(expected)}.</div>"))
+        display(HTML(f"<div style='color:#1a7f37'>✅ <b>{q}</b>: right. The lab shows {_show(expected)}.</div>"))
     else:
         display(
             HTML(
-                f"<div style='color:#b00'>❌ <b>{question}</b>: not quite, you said {_show(answer)}. "
-                f"Hint: {hint or 'look at the capture again'}</div>"
+                f"<div style='color:#b00'>❌ <b>{q}</b>: not quite, you said {_show(answer)}. "
+                f"Hint: {html.escape(hint or 'look at the capture again')}</div>"
             )
         )
+
+
+def reveal(obj: Any, *, after: Any, what: str = "this") -> Any:
+    """``obj`` (to display), once prediction ``after`` was written; until then a note.
+
+    A notebook cell ends with ``lesson.reveal(table, after=my_prediction)``: with no
+    prediction yet the learner sees why nothing is shown, not the answer."""
+    if unanswered(after) and not (exporting() or SHOW_ANSWERS):
+        return HTML(
+            f"<div style='color:#555'>🙈 {html.escape(what)} gives the answer away: it shows once you have "
+            "written your prediction above (and run that cell).</div>"
+        )
+    return obj
 
 
 def _norm(v: Any) -> Any:
@@ -47,5 +79,5 @@ def _norm(v: Any) -> Any:
 
 def _show(v: Any) -> str:
     if isinstance(v, (set, frozenset, list, tuple)):
-        return "{" + ", ".join(sorted(map(str, v))) + "}"
-    return repr(v)
+        return "{" + ", ".join(sorted(html.escape(str(x)) for x in v)) + "}"
+    return html.escape(repr(v))

@@ -1,64 +1,35 @@
-"""Figures that work in JupyterLab and in offline HTML exports.
+"""Figures and tables that read well in JupyterLab and in offline HTML exports.
 
-Plotly figures get labkit's renderer: the plotly mimetype for JupyterLab plus
-self-contained HTML for nbconvert (no CDN, no MathJax: exported pages read offline).
+Plotly figures get labkit's renderer (labkit.plots.render: the plotly mimetype for
+JupyterLab plus HTML for exported pages, which load one shared plotly.js); DataFrames show
+whole cells and every column instead of cutting them with "...".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from IPython.display import HTML, display
 
-_PLOTLY_JS_SENT = False
-
-
-def _figure_bundle(fig: Any) -> dict[str, Any]:
-    """The plotly mimetype for JupyterLab, plus self-contained HTML for nbconvert/HTML export.
-
-    The first figure of a kernel carries plotly.js inline (hidden from require.js, which
-    would otherwise claim it as an anonymous AMD module); later ones reuse window.Plotly.
-    """
-    global _PLOTLY_JS_SENT
-    import plotly.io as pio  # heavy: loaded when the first figure is shown
-
-    fig_dict = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else fig
-    html = pio.to_html(
-        fig_dict,
-        include_plotlyjs=not _PLOTLY_JS_SENT,
-        include_mathjax=False,
-        full_html=False,
-        default_width="100%",
-        validate=False,
-    )
-    if not _PLOTLY_JS_SENT:
-        html = (
-            "<script>window.__labkitDefine = window.define; window.define = undefined;</script>"
-            + html
-            + "<script>window.define = window.__labkitDefine;</script>"
-        )
-    _PLOTLY_JS_SENT = True
-    return {
-        "application/vnd.plotly.v1+json": {
-            "data": fig_dict.get("data", []),
-            "layout": fig_dict.get("layout", {}),
-            "config": {},
-        },
-        "text/html": html,
-    }
+from ..plots.render import figure_bundle
 
 
 def setup_plotting() -> None:
-    """Make ``fig.show()`` and bare figures render in JupyterLab and in exported HTML."""
+    """Make ``fig.show()`` and bare figures render in JupyterLab and in exported HTML, and
+    tables show whole cells."""
     import plotly.io as pio  # heavy: loaded when a lesson starts
     from plotly.io._base_renderers import MimetypeRenderer
 
     class LabkitRenderer(MimetypeRenderer):
         def to_mimebundle(self, fig_dict: Any) -> dict[str, Any]:
-            return _figure_bundle(fig_dict)
+            return figure_bundle(fig_dict)
 
     pio.renderers["labkit"] = LabkitRenderer()
     pio.renderers.default = "labkit"
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.width", None)
 
 
 def note(html: str) -> None:

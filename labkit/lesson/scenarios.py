@@ -1,5 +1,7 @@
-"""The lessons' experiments: each runs the blog's traffic on a lab and returns what it
-showed as a dataclass of tables, for the notebook to display and the checks to read."""
+"""What every lesson shares: ``start`` (the lab in the state a notebook needs), companion
+labs for contrasts, and a few small experiments more than one lesson uses (the kernel's
+path of a call, the API-server NAT entries). Each lesson's own experiments and claims live
+in its module (install, same_node, service, cross_node, masquerade)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import plotly.graph_objects as go
 from IPython.display import HTML, display
 
 from ..backend import Settings
-from ..lab import Captured, Lab, connect
+from ..lab import Lab, connect
 from ..plots.topology import topology as topology_figure
 from ..plots.trace import lane_of, timeline
 from .cast import cast
@@ -50,22 +52,9 @@ def companion(lab: Lab, suffix: str, **settings: object) -> Lab | None:
     if not lab.backend.capabilities.companions:
         note("This contrast needs a second cluster built with other settings: it runs on the embedded backend only.")
         return None
-    return start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
-
-
-def counts(run: Captured) -> pd.DataFrame:
-    """Packets per capture point and direction of a ``Lab.run_captured`` result."""
-    return run.packets.groupby(["point", "direction"]).size().unstack(fill_value=0)
-
-
-def kernel_contrast(lab: Lab) -> pd.DataFrame | None:
-    """The same-node call again on a kernel-routing lab: packets per point (or None)."""
-    other = companion(lab, "k", datapath="kernel")
-    if other is None:
-        return None
-    c = cast(other)
-    run = other.run_captured("client-pod", ["curl", "-s", f"http://{c.web_same.ip}"], c.points_same_node())
-    return counts(run)
+    other = start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
+    lab.add_companion(other)  # `labkit down --lab <lab>` removes it too
+    return other
 
 
 def backend_spread(lab: Lab, source: str, url: str, n: int = 20) -> pd.Series:
@@ -75,62 +64,6 @@ def backend_spread(lab: Lab, source: str, url: str, n: int = 20) -> pd.Series:
         out = lab.pod(source).run(["curl", "-s", "--max-time", "5", url]).stdout
         hosts.append(out.splitlines()[0].removeprefix("Hostname: ") if out else "(no answer)")
     return pd.Series(hosts, name="answers").value_counts()
-
-
-@dataclass(frozen=True)
-class ServiceCall:
-    """The blog's ClusterIP call: the captured run, the destination each point saw for the
-    client's packets, and the node's CT entries of the client."""
-
-    run: Captured
-    destinations: pd.Series
-    ct: pd.DataFrame
-
-
-def service_call(lab: Lab) -> ServiceCall:
-    """Flush CT, curl the ClusterIP while capturing on the client's eth0, its lxc and the
-    node's eth0."""
-    c = cast(lab)
-    lab.maps(c.node).flush("ct")
-    url = f"http://{c.service.cluster_ip}"
-    points = c.points_same_node()[:3]
-    run = lab.run_captured("client-pod", ["curl", "-s", "--max-time", "5", url], points)
-    pk = run.packets
-    sent = pk[(pk.proto == "TCP") & (pk.src_ip == c.client.ip)]
-    seen = pd.Series(
-        {p: ", ".join(sorted(set(sent[sent.point == p].dst_ip))) or "(none)" for p in points},
-        name="destination of the client's packets",
-    )
-    ct = lab.maps(c.node).ct()
-    ct = ct[(ct.src_ip == c.client.ip) & (ct.proto == "TCP")]
-    return ServiceCall(
-        run,
-        seen,
-        ct[["direction", "src_ip", "src_port", "dst_ip", "dst_port", "rev_nat", "backend_id", "src_identity"]],
-    )
-
-
-@dataclass(frozen=True)
-class ServiceContrast:
-    """The service call with socket LB and with tc LB, side by side."""
-
-    destinations: pd.DataFrame  # destination seen per interface, one column per mode
-    ct: pd.DataFrame  # CT entries, indexed by mode
-
-
-def service_contrast(lab: Lab) -> ServiceContrast | None:
-    """The service call on this lab (socket LB) and on a companion lab built with
-    socketLB.enabled=false (tc LB)."""
-    other = companion(lab, "tc", options={"socketLB.enabled": "false"})
-    if other is None:
-        return None
-    a, b = service_call(lab), service_call(other)
-    dest = pd.DataFrame(
-        {"socket LB (connect time)": a.destinations.values, "tc LB (per packet)": b.destinations.values},
-        index=a.destinations.index,
-    )
-    ct = pd.concat({"socket LB": a.ct, "tc LB": b.ct}, names=["mode", "#"])
-    return ServiceContrast(dest, ct)
 
 
 @dataclass(frozen=True)
@@ -223,31 +156,6 @@ def topology(lab: Lab) -> go.Figure:
     return topology_figure(lab.nodes, lab.pods, lab.routes)
 
 
-@dataclass(frozen=True)
-class SocketLBTrace:
-    """The datapath's own record of socket LB for one call to the ClusterIP: what
-    `cilium monitor -v` prints (trace-sock lines) and the matching Hubble flows."""
-
-    lines: list[str]
-    flows: pd.DataFrame
-
-
-def socket_lb_trace(lab: Lab) -> SocketLBTrace:
-    """Curl the service's ClusterIP and collect the trace-sock events of the call: the
-    ClusterIP at connect() (pre-xlate-fwd), the backend it became (post-xlate-fwd)."""
-    c = cast(lab)
-    t0 = time.time()
-    lab.pod("client-pod").run(["curl", "-s", "--max-time", "5", "-o", "/dev/null", f"http://{c.service.cluster_ip}"])
-    time.sleep(0.5)
-    window = time.time() - t0 + 0.5
-    ev = lab.monitor(c.node, seconds=window)
-    lines = list(ev[ev.type == "trace-sock"].line)  # what `cilium monitor -v` prints for them
-    fl = lab.flows(c.node, seconds=window)
-    mine = fl.src_pod.str.endswith("/client-pod") | fl.dst_pod.str.endswith("/client-pod")
-    fl = fl[fl.type.str.contains("-xlate-") & mine]
-    return SocketLBTrace(lines, fl[["type", "verdict", "src_pod", "src_ip", "dst_ip", "dst_port", "dst_pod"]])
-
-
 def host_nat_entries(lab: Lab, wait: float = 8.0) -> pd.DataFrame:
     """Flush the NAT map of the client's node and return what comes back on its own: the
     node's connections to the API server (kubelet, Cilium agent), NeedsCT=1."""
@@ -260,20 +168,3 @@ def host_nat_entries(lab: Lab, wait: float = 8.0) -> pd.DataFrame:
         time.sleep(0.5)
         nat = maps.nat()
     return nat
-
-
-def spoofed_ping(lab: Lab, spoof: str | None = None) -> pd.DataFrame:
-    """A ping from client-pod with a source address that is not its own: Cilium's
-    from-container drops it ("Invalid source ip"). Returns the drop events."""
-    c = cast(lab)
-    spoof = spoof or c.client.ip.rsplit(".", 1)[0] + ".250"
-    pod = lab.pod("client-pod")
-    t0 = time.time()
-    pod.sh(["ip", "addr", "add", f"{spoof}/32", "dev", "eth0"])
-    try:
-        pod.run(["ping", "-c", "1", "-W", "1", "-I", spoof, c.web_same.ip])
-    finally:
-        pod.sh(["ip", "addr", "del", f"{spoof}/32", "dev", "eth0"])
-    time.sleep(0.3)
-    ev = lab.monitor(c.node, seconds=time.time() - t0 + 0.5)
-    return ev[ev.type == "drop"]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 import yaml
+from pandas.io.formats.style import Styler
 
 from ..spec import CLUSTER_DIR
 
@@ -32,8 +33,9 @@ VALUE_MEANINGS = {
 }
 
 
-def values_table() -> pd.DataFrame:
-    """The blog's helm values, flattened, with what each means on the datapath."""
+def values_table() -> Styler:
+    """The blog's helm values, flattened, with what each means on the datapath: shown whole
+    (cells wrap instead of being cut with "...", long values break at their commas)."""
 
     def flat(d: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
         for k, v in d.items():
@@ -46,9 +48,20 @@ def values_table() -> pd.DataFrame:
     rows = [
         {
             "value": k,
-            "set to": ", ".join(map(str, v)) if isinstance(v, list) else str(v),
+            "set to": ", ".join(map(str, v)).replace(";", "; ").replace(",", ", ").replace(",  ", ", ")
+            if isinstance(v, list)
+            else str(v),
             "what it means here": VALUE_MEANINGS.get(k, "observability/operations only; no effect on the packet path"),
         }
         for k, v in flat(values)
     ]
-    return pd.DataFrame(rows)
+    return wrapped(pd.DataFrame(rows))
+
+
+def wrapped(df: pd.DataFrame) -> Styler:
+    """A table whose cells wrap and read left to right, never cut off."""
+    return (
+        df.style.hide(axis="index")
+        .set_properties(**{"text-align": "left", "white-space": "normal", "overflow-wrap": "anywhere"})
+        .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    )

@@ -25,7 +25,7 @@ from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, Tar
 from ..doctor import Check
 from ..errors import ExitStatus, LabError
 from ..plan import KIND_GATEWAY
-from ..tables import EVENTS, FLOWS
+from ..tables import EVENTS, FLOWS, LABS
 from . import bringup, tools
 from .kube import Kube
 from .parse_bpf import parse_ct, parse_endpoints, parse_ipcache, parse_lb, parse_metrics, parse_nat
@@ -168,6 +168,29 @@ class KindBackend:
         if tools.which("kind") is None:
             return []
         return tools.run(["kind", "get", "clusters"], check=False, timeout=30).stdout.split()
+
+    def labs(self) -> pd.DataFrame:
+        """kind clusters; how they were built is Cilium's (the values in cluster/), no companions."""
+        return LABS.frame(
+            {
+                "name": n,
+                "backend": self.name,
+                "status": "up",
+                "datapath": "cilium",
+                "companion_of": "",
+                "companions": "",
+            }
+            for n in self.existing_labs()
+        )
+
+    def companions(self) -> list[str]:
+        return []
+
+    def add_companion(self, lab: str) -> None:
+        raise LabError(
+            "companion labs (a second cluster with other settings, side by side) need the embedded backend; "
+            "on kind, build another cluster by hand (cluster/up-kind.sh)"
+        )
 
     def doctor(self) -> list[Check]:
         return tools.doctor(self.lab)

@@ -108,16 +108,42 @@ def nat_sankey(nat: pd.DataFrame, title: str = "Source NAT (masquerade)") -> go.
     return _sankey(title, pairs, "no NAT entries: nothing was masqueraded")
 
 
+LOG_RATIO = 30  # counts this many times apart: a log axis, so the small ones stay visible
+
+
 def metrics_bars(metrics: pd.DataFrame, title: str = "Datapath metrics") -> go.Figure:
+    """Packets by reason and direction; a log axis when counts differ by orders of magnitude
+    (2 drops next to 45 forwarded), and every bar carries its count."""
     if metrics.empty:
         return _empty(title, "no metrics yet")
     fig = go.Figure()
     for direction in sorted(metrics.direction.unique()):
         rows = metrics[metrics.direction == direction].groupby("reason", as_index=False)[["packets", "bytes"]].sum()
         fig.add_trace(
-            go.Bar(x=rows.reason, y=rows.packets, name=direction, hovertext=[f"{b} bytes" for b in rows.bytes])
+            go.Bar(
+                x=rows.reason,
+                y=rows.packets,
+                name=direction,
+                text=rows.packets,
+                textposition="outside",
+                cliponaxis=False,
+                hovertext=[
+                    f"{r}, {direction}: {p} packets, {b} bytes"
+                    for r, p, b in zip(rows.reason, rows.packets, rows.bytes)
+                ],
+                hoverinfo="text",
+            )
         )
-    fig.update_layout(title=title, barmode="group", yaxis_title="packets", height=380)
+    counts = metrics.groupby(["reason", "direction"]).packets.sum()
+    positive = counts[counts > 0]
+    log = len(positive) > 1 and positive.max() / positive.min() >= LOG_RATIO
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        yaxis=dict(title="packets (log scale)" if log else "packets", type="log" if log else "linear"),
+        height=400,
+        margin=dict(t=70),
+    )
     return fig
 
 
@@ -131,8 +157,10 @@ def table_figure(df: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+PLOTS = {"ct": ct_plot, "lb": lb_sankey, "nat": nat_sankey, "metrics": metrics_bars}
+PLOTTED = tuple(PLOTS)  # maps with a plot of their own; the others are best read as tables
+
+
 def plot_map(name: str, df: pd.DataFrame) -> go.Figure:
     """The figure that fits map table ``name`` (endpoints, ct, nat, lb, ipcache, metrics)."""
-    return {"ct": ct_plot, "lb": lb_sankey, "nat": nat_sankey, "metrics": metrics_bars}.get(
-        name, lambda d: table_figure(d, name)
-    )(df)
+    return PLOTS.get(name, lambda d: table_figure(d, name))(df)

@@ -1,20 +1,23 @@
 """The lab's topology as a plotly figure: the kind network, nodes, pods and their lxc
 veths, addresses, and the routes each node holds (drawn from the running lab's tables).
 
-Arrows from the kind network into a node are the other nodes' routes to its pod CIDR
-(autoDirectNodeRoutes, hover a node for its whole table); the
-line between a pod and its node is the veth pair, labelled with both ends and the node's
-/32 route to the pod (endpointRoutes).
+The label on the stem from the kind network down to a node is the other nodes' route to
+its pod CIDR (autoDirectNodeRoutes; hover a node for its whole table); a pod's box names
+both ends of its veth pair (hover it for the node's /32 route to the pod, endpointRoutes).
+Labels are short lines, sized to stay inside their boxes at JupyterLab's width.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from ..plan import KIND_GATEWAY, KIND_NETWORK
 
-NODE_W, NODE_GAP, POD_H, POD_GAP, HEAD_H = 3.0, 0.6, 0.9, 0.25, 1.3
+NODE_W, NODE_GAP, POD_H, POD_GAP, HEAD_H, POD_INSET = 3.0, 0.35, 0.95, 0.2, 1.15, 0.1
+PX_PER_UNIT = 70  # figure height per unit: a pod box is ~66 px, three lines of 11 px text
 COLORS = {"control-plane": "#dbe9f6", "worker": "#e3f1e3", "pod": "#fff7e0", "net": "#eeeeee"}
 
 
@@ -33,7 +36,8 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
         x=width / 2,
         y=net_y + 0.3,
         showarrow=False,
-        text=f"<b>kind network</b> {KIND_NETWORK} (bridge <i>kind</i>, gateway {KIND_GATEWAY})",
+        text=f"<b>kind network</b> {KIND_NETWORK}<br>bridge <i>kind</i>, gateway {KIND_GATEWAY}",
+        name="in-box:net",
     )
     centers = {}
     for i, n in enumerate(nodes.itertuples()):
@@ -44,16 +48,20 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
             type="rect", x0=x0, x1=x1, y0=-height, y1=0, fillcolor=COLORS.get(n.role, "#eee"), line=dict(color="#555")
         )
         fig.add_shape(type="line", x0=x0 + NODE_W / 2, x1=x0 + NODE_W / 2, y0=0, y1=net_y, line=dict(color="#555"))
-        fig.add_annotation(x=x0 + NODE_W / 2, y=0.25, showarrow=False, text=f"eth0 {n.internal_ip}")
+        fig.add_annotation(
+            x=x0 + NODE_W / 2, y=0.02, yanchor="bottom", showarrow=False, bgcolor="white", text=f"eth0 {n.internal_ip}"
+        )
         fig.add_annotation(
             x=x0 + NODE_W / 2,
-            y=-0.45,
+            y=-HEAD_H / 2,
             showarrow=False,
-            text=f"<b>{n.name}</b><br>cilium_host {n.router_ip} · pods {n.pod_cidr}",
+            font=dict(size=11),
+            text=f"<b>{n.name}</b><br>cilium_host {n.router_ip}<br>pods {n.pod_cidr}",
+            name=f"in-box:node:{n.name}",
         )
         node_routes = routes[routes.node == n.name] if routes is not None else pd.DataFrame()
         hover_x.append(x0 + NODE_W / 2)
-        hover_y.append(-0.45)
+        hover_y.append(-HEAD_H / 2)
         hover_text.append(
             "<br>".join(
                 [f"<b>{n.name}</b> routes:"]
@@ -68,8 +76,8 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
             y0 = y1 - POD_H
             fig.add_shape(
                 type="rect",
-                x0=x0 + 0.15,
-                x1=x1 - 0.15,
+                x0=x0 + POD_INSET,
+                x1=x1 - POD_INSET,
                 y0=y0,
                 y1=y1,
                 fillcolor=COLORS["pod"],
@@ -80,7 +88,8 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
                 y=(y0 + y1) / 2,
                 showarrow=False,
                 font=dict(size=11),
-                text=f"<b>{p.name}</b> {p.ip}<br>eth0 ⇄ {p.lxc} (if {_int(p.lxc_ifindex)})",
+                text=f"<b>{p.name}</b><br>{p.ip}<br>eth0 ⇄ {p.lxc}",
+                name=f"in-box:pod:{p.name}",
             )
             hover_x.append(x0 + NODE_W / 2)
             hover_y.append((y0 + y1) / 2)
@@ -98,15 +107,17 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
             for dst, g in group.groupby("dst", sort=False):
                 fig.add_annotation(
                     x=x,
-                    y=net_y - 0.25,
-                    ax=0,
-                    ay=-34,
-                    showarrow=True,
-                    arrowhead=2,
-                    arrowcolor="#3a7",
+                    y=net_y / 2 + 0.1,
+                    showarrow=False,
                     font=dict(size=10, color="#2a6"),
                     bgcolor="white",
-                    text=f"{dst} via {gw}<br>(route on {', '.join(g.node)})",
+                    text="<br>".join(
+                        [
+                            f"↓ {dst} via {gw}",
+                            *textwrap.wrap(f"(route on {', '.join(g.node)})", 30, break_on_hyphens=False),
+                        ]
+                    ),
+                    name=f"route:{dst}",
                 )
     fig.add_trace(
         go.Scatter(
@@ -122,7 +133,10 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
     fig.update_xaxes(visible=False, range=[-0.2, width + 0.2])
     fig.update_yaxes(visible=False, range=[-height - 0.2, net_y + 0.8])
     fig.update_layout(
-        title="Lab topology", plot_bgcolor="white", height=int(120 * (height + 4)), margin=dict(l=10, r=10, t=40, b=10)
+        title="Lab topology",
+        plot_bgcolor="white",
+        height=int(PX_PER_UNIT * (height + net_y + 1.0)) + 50,
+        margin=dict(l=10, r=10, t=40, b=10),
     )
     return fig
 

@@ -1,29 +1,35 @@
 """The capture panel: run one command in a pod while capturing on many interfaces, then
-see, per interface, which packets it saw (tables, counts, and the ladder diagram).
+see, per interface, which packets it saw (counts, tcpdump-like tables, the ladder diagram).
 
 This is the blog's method made one click: the same conversation looked at on the client's
 eth0, its lxc, the nodes' eth0 and the server's lxc and eth0, to see where packets are
-missing. Works on any backend: it only uses Lab and the shared tables.
+missing. Works on any backend: it only uses Lab and the shared tables. In a static page
+(`labkit export`) it shows the capture of its first command, recorded during the run.
 """
 
 from __future__ import annotations
 
+import html
 import shlex
 import subprocess
 from collections.abc import Callable
 
 import ipywidgets as w
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from IPython.display import HTML, display
 
 from .. import paths
+from ..capture.lines import clock_text
 from ..errors import LabError
 from ..lab import Lab, connect
-from ..plots.ladder import ladder
+from ..plots.ladder import ladder, packet_label
+from ..plots.render import output_of
 from ..tables import PACKETS
+from .static import STYLE, exporting, static_note
 
-SHOWN_COLUMNS = ["time", "direction", "src_mac", "dst_mac", "summary"]
+SHOWN_COLUMNS = ["time", "+ms", "packet", "direction", "src_mac", "dst_mac", "summary"]
 
 
 def presets(lab: Lab, source: str) -> list[tuple[str, str]]:
@@ -37,18 +43,40 @@ def presets(lab: Lab, source: str) -> list[tuple[str, str]]:
     if len(same):
         out.append((f"curl a pod on the same node ({same.iloc[0]['name']})", f"curl -s http://{same.iloc[0]['ip']}"))
     for svc in lab.services.itertuples():
-        host = svc.name if svc.namespace == src.namespace else f"{svc.name}.{svc.namespace}.svc.cluster.local"
+        if svc.protocol != "TCP" or svc.namespace != src.namespace:
+            continue  # the blog's service, in the client's namespace
         port = "" if svc.port == 80 else f":{svc.port}"
-        out.append((f"curl the service {svc.name}", f"curl -s http://{host}{port}"))
+        out.append((f"curl the service {svc.name}", f"curl -s http://{svc.name}{port}"))
         out.append((f"curl the ClusterIP of {svc.name}", f"curl -s http://{svc.cluster_ip}{port}"))
     if len(other):
         out.append((f"curl a pod on another node ({other.iloc[0]['name']})", f"curl -s http://{other.iloc[0]['ip']}"))
     return out
 
 
+def packet_rows(packets: pd.DataFrame) -> pd.DataFrame:
+    """The packets of one interface as the panel shows them: tcpdump's clock, milliseconds
+    since the first packet of the capture, what the packet is, and tcpdump's line."""
+    if packets.empty:
+        return pd.DataFrame(columns=SHOWN_COLUMNS)
+    ns = (packets["time"].to_numpy() * 1e9).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "time": clock_text(ns),
+            "+ms": [f"{v:.3f}" for v in (packets["time"].to_numpy() - packets["time"].min()) * 1e3],
+            "packet": [packet_label(r) for _, r in packets.iterrows()],
+            "direction": packets["direction"].to_numpy(),
+            "src_mac": packets["src_mac"].to_numpy(),
+            "dst_mac": packets["dst_mac"].to_numpy(),
+            "summary": packets["summary"].to_numpy(),
+        }
+    )
+
+
 class CapturePanel:
-    """``CapturePanel(lab).widget`` in a notebook; tests drive ``.source``, ``.points``,
-    ``.command`` and ``.run_button.click()`` and read ``.packets`` and ``.figure``."""
+    """``CapturePanel(lab)`` in a notebook; tests drive ``.source``, ``.points``,
+    ``.command`` and ``.run_button.click()`` and read ``.packets`` and ``.figure``.
+
+    The lab picker offers this lab and its companions only (``labs`` overrides that)."""
 
     def __init__(self, lab: Lab, *, labs: Callable[[], list[str]] | None = None, seconds: float = 10) -> None:
         self.lab = lab
@@ -56,29 +84,37 @@ class CapturePanel:
         self.packets: pd.DataFrame = PACKETS.frame([])
         self.figure: go.Figure | None = None
         self.result: subprocess.CompletedProcess[str] | None = None
-        lab_names = sorted(set(labs() if labs else lab.existing_labs()) | {lab.name})
+        self.static = exporting()
+        lab_names = [lab.name] + [n for n in (labs() if labs else lab.companions()) if n != lab.name]
         self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description="lab")
         self.source = w.Dropdown(description="from pod")
-        self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="520px"))
+        self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="560px"))
+        self.points_hint = w.HTML(
+            "<span class='lk-note'>Ctrl-click (⌘-click on a Mac) or Shift-click to pick several interfaces</span>"
+        )
         self.command = w.Combobox(
             description="command",
             placeholder="curl -s http://webpod",
             ensure_option=False,
-            layout=w.Layout(width="520px"),
+            layout=w.Layout(width="560px"),
         )
-        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play", disabled=self.static)
         self.status = w.HTML()
         self.progress = w.IntProgress(min=0, max=3, layout=w.Layout(width="200px", visibility="hidden"))
         self.counts = w.HTML()
         self.tabs = w.Tab(layout=w.Layout(display="none"))  # shown once there are results
+        self.tabs.add_class("lk-tabs")
         self.plot = w.Output()
+        self.note = w.HTML()
         self.lab_picker.observe(self._on_lab, names="value")
         self.source.observe(self._on_source, names="value")
         self.run_button.on_click(lambda _: self.run())
         self.widget = w.VBox(
             [
+                w.HTML(STYLE),
+                self.note,
                 w.HBox([self.lab_picker, self.source]),
-                self.points,
+                w.HBox([self.points, self.points_hint]),
                 w.HBox([self.command, self.run_button]),
                 w.HBox([self.progress, self.status]),
                 self.counts,
@@ -87,6 +123,13 @@ class CapturePanel:
             ]
         )
         self._refresh()
+        if self.static:
+            self.run()
+            self.note.value = static_note(
+                f"<code>{html.escape(self.command.value)}</code> in {self.source.value}, captured on "
+                f"{len(self.points.value)} interfaces"
+            )
+            self.run_button.disabled = True
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -109,7 +152,9 @@ class CapturePanel:
         self.source.options = names
         preferred = "client-pod" if "client-pod" in names else (names[0] if names else None)
         self.source.value = preferred
-        self.points.options = self.lab.capture_choices()
+        choices = self.lab.capture_choices()
+        self.points.options = choices
+        self.points.rows = max(4, len(choices))  # every interface in view, no hidden scroll
         self._on_source({"new": self.source.value})
 
     def _on_source(self, change) -> None:
@@ -150,7 +195,8 @@ class CapturePanel:
             self.progress.value = 3
             code = run.result.returncode
             self.status.value = (
-                f"<b>{shlex.join(argv)}</b> in {self.source.value}: exit {code}, {len(self.packets)} packets captured"
+                f"<b>{html.escape(shlex.join(argv))}</b> in {self.source.value}: exit {code}, "
+                f"{len(self.packets)} packets captured"
             )
         except LabError as e:
             self._error(e)
@@ -170,19 +216,19 @@ class CapturePanel:
         )
         children = []
         for point in lanes:
-            out = w.Output()
-            with out:
-                rows = pk[pk.point == point][SHOWN_COLUMNS]
-                display(HTML(rows.to_html(index=False)) if len(rows) else HTML("<i>no packets here</i>"))
+            out = w.Output()  # filled directly (not `with out:`), so it works outside a kernel too
+            rows = packet_rows(pk[pk.point == point])
+            out.append_display_data(
+                HTML(f"<div class='lk-scroll'>{rows.to_html(index=False)}</div>")
+                if len(rows)
+                else HTML("<i>no packets here</i>")
+            )
             children.append(out)
         self.tabs.children = children
         self.tabs.layout.display = ""
-        for i, point in enumerate(lanes):
-            self.tabs.set_title(i, point)
+        self.tabs.titles = tuple(f"{point} ({n})" for point, n in counts.items())
         self.figure = fig = ladder(pk, lanes)
-        self.plot.clear_output()
-        with self.plot:
-            fig.show()
+        self.plot.outputs = (output_of(fig),)
 
     def _error(self, e: LabError) -> None:
-        self.status.value = f"<span style='color:#b00'>{e}</span>"
+        self.status.value = f"<span style='color:#b00'>{html.escape(str(e))}</span>"
