@@ -118,6 +118,17 @@ class Broker:
         prefix = student + OWNER_SEP
         return [lab[len(prefix) :] for lab in existing_labs() if lab.startswith(prefix)]
 
+    def labs_table(self, student: str | None) -> Any:
+        """LABS for ``student`` (their labs under the names they use), or every lab (None)."""
+        table = EmbeddedBackend().labs()
+        if student is None:
+            return table
+        prefix = student + OWNER_SEP
+        table = table[table["name"].str.startswith(prefix)].reset_index(drop=True)
+        for col in ("name", "companion_of", "companions"):
+            table[col] = table[col].map(lambda v: _unprefix(v, prefix) if isinstance(v, str) else v)
+        return table
+
     # operations ------------------------------------------------------------------------
     def up(self, who: Caller, full: str, short: str, settings: dict) -> str:
         student = lab_owner(full)
@@ -248,6 +259,10 @@ class Broker:
             self.running[student] = max(0, n)
 
 
+def _unprefix(name: str, prefix: str) -> str:
+    return ",".join(n[len(prefix) :] if n.startswith(prefix) else n for n in name.split(","))
+
+
 def _shorten(value: Any, full: str, short: str) -> Any:
     """What the student sees: their lab's own name, never the machine-wide one."""
     if full == short:
@@ -283,9 +298,13 @@ class Handler(socketserver.BaseRequestHandler):
                 progress.record(who.account.name, req.get("lesson"), req.get("question"), req.get("verdict"))
                 protocol.send_reply(conn, {"ok": None})
                 return
-            if op == "labs":
+            if op in ("labs", "labs_table"):
                 student = who.account.name if who.account and not who.admin else req.get("student")
-                labs = self.server.broker.student_labs(student) if isinstance(student, str) else existing_labs()
+                student = student if isinstance(student, str) else None
+                if op == "labs_table":
+                    labs = self.server.broker.labs_table(student)
+                else:
+                    labs = self.server.broker.student_labs(student) if student else existing_labs()
                 protocol.send_reply(conn, {"ok": labs})
                 return
             full, short = self.server.broker.lab_of(who, req.get("lab"), req.get("student"))
@@ -354,6 +373,13 @@ class Handler(socketserver.BaseRequestHandler):
             return getattr(be, op)(**_kwargs(args, {"target", "patterns"}))
         if op == "doctor":
             return be.doctor()
+        if op == "companions":
+            owner = lab_owner(full)
+            return [_unprefix(lab, f"{owner}{OWNER_SEP}") if owner else lab for lab in be.companions()]
+        if op == "add_companion":
+            other, _ = b.lab_of(who, args.get("lab"), req.get("student"))
+            be.add_companion(other)
+            return None
         if op in ("monitor", "flows"):
             keys = (
                 {"node", "from_", "to", "related_to", "seconds", "duration"}

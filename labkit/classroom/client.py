@@ -180,6 +180,15 @@ class BrokerBackend:
     def problems(self) -> list[str]:
         return self._call("problems")
 
+    def labs(self) -> pd.DataFrame:
+        return call({"op": "labs_table"})[0]
+
+    def companions(self) -> list[str]:
+        return self._call("companions")
+
+    def add_companion(self, lab: str) -> None:
+        self._call("add_companion", lab=lab)
+
     def doctor(self) -> list[Check]:
         return self._call("doctor")
 

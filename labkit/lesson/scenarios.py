@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from IPython.display import HTML, display
 
+from .. import i18n
 from ..backend import Settings
 from ..lab import Lab, connect
 from ..plots.topology import topology as topology_figure
@@ -28,9 +29,12 @@ def start(
     datapath: str | None = None,
     options: dict[str, str] | None = None,
     apply: bool = True,
+    lang: str | None = None,
 ) -> Lab:
     """Bring lab ``lab`` to the state a notebook needs: up with these settings, the blog's
-    manifests applied. Already so: nothing changes. Up with other settings: rebuilt."""
+    manifests applied. Already so: nothing changes. Up with other settings: rebuilt.
+    ``lang`` is the notebook's language (None: ``$LABKIT_LANG``, else English)."""
+    i18n.use(lang)
     setup_plotting()
     lab_obj = connect(lab, backend)
     caps = lab_obj.backend.capabilities
