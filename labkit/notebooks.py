@@ -1,8 +1,13 @@
 """Keeping labs/*.ipynb clean in the repository: no outputs, no execution counts, except
 the outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` (what nbval compares, lax mode).
 
-    python -m labkit.notebooks            # re-run every lab and store the checked outputs
-    python -m labkit.notebooks --check    # exit 1 if a notebook is not clean
+    python -m labkit.notebooks                 # re-run every lab and store the checked outputs
+    python -m labkit.notebooks --check         # exit 1 if a notebook is not clean or an edition is stale
+    python -m labkit.notebooks --update-po ko  # new or changed English cells into labs/locale/ko/*.po
+    python -m labkit.notebooks --lang ko       # write the Korean edition, labs/ko/*.ipynb
+
+Editions (translations) are built from the English notebooks and their catalogs
+(labkit.editions); only the English ones are run and refreshed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import editions
+from .errors import LabError
 from .export import LABS, notebooks, run_notebook
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
@@ -76,15 +83,32 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m labkit.notebooks")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--update-po", metavar="LANG", choices=editions.TRANSLATIONS)
+    ap.add_argument("--lang", metavar="LANG", choices=editions.TRANSLATIONS)
     ap.add_argument("paths", nargs="*", type=Path)
     args = ap.parse_args(argv)
     paths = args.paths or notebooks(LABS)
     if args.check:
         bad = {p: problems(nbformat.read(p, as_version=4)) for p in paths}
+        for lang in editions.TRANSLATIONS:
+            for p in paths:
+                bad[editions.edition_path(p, lang)] = editions.problems(p, lang)
         for p, why in bad.items():
             for w in why:
                 print(f"{p}: {w}")
         return 1 if any(bad.values()) else 0
+    try:
+        if args.update_po:
+            for p in paths:
+                print(f"updated {editions.update(p, args.update_po)}")
+            return 0
+        if args.lang:
+            for p in paths:
+                print(f"wrote {editions.write(p, args.lang)}")
+            return 0
+    except LabError as e:
+        print(f"python -m labkit.notebooks: {e}", file=sys.stderr)
+        return 2
     refresh(paths)
     return 0
 
