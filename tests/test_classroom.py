@@ -65,7 +65,7 @@ def classroom(tmp_path_factory):
 def _student_cells(notebook: Path, answer: str | None) -> list[str]:
     cells = code_cells(notebook)
     if answer is not None:
-        cells = [answer if c.strip().startswith("my_syn_points") else c for c in cells]
+        cells = [answer if c.strip().startswith("my_syn_seen_at") else c for c in cells]
     return cells
 
 
@@ -144,9 +144,10 @@ def _browser_session(url: str, box: dict) -> None:
             )
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_timeout(1000)
-            page.wait_for_function(
+            page.wait_for_function(  # the whole lesson, with its kernel-routing companion lab: minutes
                 "(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
-                " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); })()"
+                " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); })()",
+                timeout=600000,
             )
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             box["errors"] = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
@@ -166,20 +167,17 @@ def test_a_class_of_three(classroom):
     t.start()
     hub.start_server(REST)
     token = hub.user_token(REST)
-    right = "my_syn_points = {c.points_same_node()[i] for i in (0, 1, 4)}  # client eth0, its lxc, server eth0"
-    t0 = time.monotonic()
+    right = 'my_syn_seen_at = {"client eth0", "client lxc", "server eth0"}  # bpf_redirect_peer skips the server lxc'
     results = run_notebook(hub, REST, token, "02-same-node.ipynb", _student_cells(nb, right))
-    rest_time = time.monotonic() - t0
-    t.join(timeout=400)
+    t.join(timeout=900)
     assert not t.is_alive(), "the browser student did not finish"
     if "exception" in browser:
         raise browser["exception"]
 
     failed = [(r["code"][:60], [o.get("evalue") for o in r["outputs"] if o.get("type") == "error"]) for r in results]
     assert all(r["status"] == "ok" for r in results), [f for f, r in zip(failed, results) if r["status"] != "ok"]
-    assert "points that saw the SYN</b>: right." in "".join(_outputs_text(r) for r in results)
+    assert "interfaces that saw the SYN</b>: right." in "".join(_outputs_text(r) for r in results)
     assert browser["errors"] == [] and browser["cells"] >= 10
-    assert rest_time < 300
 
     # neither student's server is root; each runs as its student
     servers = subprocess.run(["ps", "-eo", "user=,args="], capture_output=True, text=True).stdout.splitlines()
@@ -211,8 +209,8 @@ def test_a_class_of_three(classroom):
 
     # the instructor's page shows both students' checks; the instructor resets a lab
     checks = {s: {(r["lesson"], r["question"]): r["verdict"] for r in progress.read(s)} for s in (REST, BROWSER)}
-    assert checks[REST][("02-same-node", "points that saw the SYN")] == "right"
-    assert checks[BROWSER][("02-same-node", "points that saw the SYN")] == "not tried"
+    assert checks[REST][("02-same-node", "interfaces that saw the SYN")] == "right"
+    assert checks[BROWSER][("02-same-node", "interfaces that saw the SYN")] == "not tried"
     with offline_page(allow=(url,)) as (page, seen_page):
         page.set_default_timeout(120000)
         page.goto(f"{url}/hub/login?next=/services/class/")

@@ -157,7 +157,19 @@ def test_map_plots_are_readable(tmp_path, which):
                 "xlate": "SRC",
                 "xlate_ip": "172.18.0.3",
                 "xlate_port": 4000,
-            }
+            },
+            {  # the node's own connection to the API server: the same text on both sides
+                "node": "w",
+                "proto": "TCP",
+                "direction": "OUT",
+                "src_ip": "172.18.0.3",
+                "src_port": 43918,
+                "dst_ip": "172.18.0.2",
+                "dst_port": 6443,
+                "xlate": "SRC",
+                "xlate_ip": "172.18.0.3",
+                "xlate_port": 43918,
+            },
         ]
     )
     fig = {"ct": lambda: ct_plot(ct), "lb": lambda: lb_sankey(lb), "nat": lambda: nat_sankey(nat)}[which]()

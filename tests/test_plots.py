@@ -159,6 +159,9 @@ def test_lb_nat_and_metrics_plots():
         ]
     )
     assert list(nat_sankey(nat).data[0].node.label) == ["10.244.1.71:4000", "172.18.0.3:4000"]
+    own = nat.assign(src_ip="172.18.0.3")  # a node's own connection keeps its address and port
+    link = nat_sankey(own).data[0].link
+    assert all(a != b for a, b in zip(link.source, link.target)), "a link to itself draws as NaN"
     metrics = tables.METRICS.frame(
         [
             {"node": "w", "reason": "Forwarded", "direction": "EGRESS", "packets": 10, "bytes": 1000},

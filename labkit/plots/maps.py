@@ -69,14 +69,17 @@ def ct_plot(ct: pd.DataFrame, title: str = "Conntrack entries") -> go.Figure:
 def _sankey(title: str, pairs: list[tuple[str, str, str]], why_empty: str) -> go.Figure:
     if not pairs:
         return _empty(title, why_empty)
-    labels = list(dict.fromkeys([a for a, _, _ in pairs] + [b for _, b, _ in pairs]))
-    index = {label: i for i, label in enumerate(labels)}
+    # one node per label and side: a NAT entry that keeps its port (a node's own
+    # connection) has the same text on both sides, and a link to itself draws as NaN
+    left = list(dict.fromkeys(a for a, _, _ in pairs))
+    right = list(dict.fromkeys(b for _, b, _ in pairs))
+    labels = left + right
     fig = go.Figure(
         go.Sankey(
             node=dict(label=labels, pad=18, thickness=16),
             link=dict(
-                source=[index[a] for a, _, _ in pairs],
-                target=[index[b] for _, b, _ in pairs],
+                source=[left.index(a) for a, _, _ in pairs],
+                target=[len(left) + right.index(b) for _, b, _ in pairs],
                 value=[1] * len(pairs),
                 label=[h for _, _, h in pairs],
             ),
