@@ -70,7 +70,11 @@ def translations(lang: str) -> dict[str, str]:
 
     with path.open("rb") as f:
         catalog = read_po(f)
-    return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
+    return {
+        m.id: m.string
+        for m in catalog
+        if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string and not m.fuzzy
+    }
 
 
 def _(message: str) -> str:
