@@ -27,7 +27,7 @@ TRANSLATION = Path("@jupyterlab") / "translation-extension" / "plugin.jupyterlab
 
 
 def user_settings_dir() -> Path:
-    from jupyterlab.commands import get_user_settings_dir  # heavy: JupyterLab's own answer
+    from jupyterlab.commands import get_user_settings_dir  # type: ignore[import-untyped]  # heavy
 
     return Path(get_user_settings_dir())
 
