@@ -145,3 +145,23 @@ def test_the_catalog_ships_with_the_package():
     py = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     data = py["tool"]["setuptools"]["package-data"]["labkit"]
     assert "locale/*/LC_MESSAGES/*.po" in data and i18n.catalog_path("ko").exists()
+
+
+def test_a_companion_lab_keeps_the_notebooks_language(korean, monkeypatch):
+    from labkit.lesson import scenarios
+
+    seen = []
+
+    class Caps:
+        companions = True
+
+    class Lab:
+        name = "x"
+        backend = type("B", (), {"name": "embedded", "capabilities": Caps()})()
+
+        def add_companion(self, other):
+            pass
+
+    monkeypatch.setattr(scenarios, "start", lambda *a, lang=None, **k: seen.append(lang) or i18n.use(lang))
+    scenarios.companion(Lab(), "k", datapath="kernel")
+    assert seen == ["ko"] and i18n.current() == "ko"

@@ -57,7 +57,8 @@ def companion(lab: Lab, suffix: str, **settings: object) -> Lab | None:
     if not lab.backend.capabilities.companions:
         note(_("This contrast needs a second cluster built with other settings: it runs on the embedded backend only."))
         return None
-    other = start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
+    # the notebook's language stays: start(lang=None) would fall back to $LABKIT_LANG
+    other = start(f"{lab.name}-{suffix}", lab.backend.name, lang=i18n.current(), **settings)  # type: ignore[arg-type]
     lab.add_companion(other)  # `labkit down --lab <lab>` removes it too
     return other
 
