@@ -134,8 +134,8 @@ def test_plots_and_widgets_in_korean(korean):
     from labkit.widgets.static import static_note
 
     fig = ct_plot(pd.DataFrame())
-    assert fig.layout.title.text == "Conntrack 엔트리"
-    assert "conntrack 엔트리가 없습니다" in fig.layout.annotations[0].text
+    assert fig.layout.title.text == "Conntrack 항목"
+    assert "conntrack 항목이 없습니다" in fig.layout.annotations[0].text
     assert "이 페이지를 만들 때 기록한 결과입니다" in static_note("x")
 
 
