@@ -1,9 +1,11 @@
-# The two commands of the README: `make lab` and `make test`. Both set everything up first
+# The two commands of the README: `make lab` (`make lab LABKIT_LANG=ko`: the Korean edition, with
+# JupyterLab in Korean) and `make test`. Both set everything up first
 # (Debian packages, kernel-header links for bcc, .venv) and are safe to run again.
 # For contributors (CONTRIBUTING.md): `make lint`, `make test-fast` (unit tests, no root).
 SHELL := /bin/bash
 VENV := .venv/bin
 LAB ?= default
+LABKIT_LANG ?=
 PYTEST_ARGS ?=
 CLASS ?= images/classroom/class-list.txt
 CLASSROOM_ARGS ?=
@@ -19,7 +21,7 @@ lab: setup
 	@echo "lab: [2/3] the blog's sample application (webpod x2, curl-pod, client-pod)"
 	@$(VENV)/labkit apply --lab $(LAB) cluster/manifests
 	@echo "lab: [3/3] JupyterLab"
-	@LABKIT_LAB=$(LAB) scripts/jupyter-lab
+	@LABKIT_LAB=$(LAB) LABKIT_LANG=$(LABKIT_LANG) scripts/jupyter-lab
 
 # A class on this machine: JupyterHub on 127.0.0.1:8000 (CLASSROOM_ARGS="--ip ADDRESS" serves a
 # room), one Linux account, notebook server and lab per student, none of them root.

@@ -6,6 +6,11 @@ rendered with labkit's nbconvert template (labkit/templates/labkit: no CDN, no r
 no MathJax, previous / next links); and written with an index page that lists each
 lesson's time and objectives. plotly.js and the widgets HTML manager are copied once into
 _static/ and shared by every page.
+
+Both editions: the English pages in ``DIR/``, the Korean ones (``labs/ko/*.ipynb``, when
+built) in ``DIR/ko/`` with their own index and ``labs/ko/glossary.md`` as a page; every page
+links to the same lesson in the other language, and the Korean pages load the one
+``DIR/_static/``.
 """
 
 from __future__ import annotations
@@ -25,8 +30,63 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "labs"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 JS_ASSETS = Path(sys.prefix) / "share" / "labkit-js"
-_TIME = re.compile(r"\*\*Time:?\*\*:?\s*(?:about\s+)?(\d+)\s*min", re.IGNORECASE)
-_OBJECTIVES = re.compile(r"^\s*(?:#+\s*|\*\*)Objectives", re.IGNORECASE)
+# the English and the Korean forms: "**Time:** about 20 minutes", "**소요 시간:** 약 20분"
+_TIME = re.compile(r"\*\*(?:Time|소요\s*시간):?\*\*:?\s*(?:about\s+|약\s*)?(\d+)\s*(?:min|분)", re.IGNORECASE)
+_OBJECTIVES = re.compile(r"^\s*(?:#+\s*|\*\*)(?:Objectives|학습\s*목표)", re.IGNORECASE)
+GLOSSARY = "glossary.md"
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One language of the site: where its notebooks are, where its pages go, its words."""
+
+    lang: str
+    labs: Path
+    prefix: str  # the pages' folder under the output, "" for English
+    words: dict[str, str]
+
+    @property
+    def static(self) -> str:
+        """The shared assets, seen from this edition's pages."""
+        return "../_static" if self.prefix else "_static"
+
+
+WORDS = {
+    "en": {
+        "all": "All lessons",
+        "switch": "한국어",
+        "about": "about {n} minutes",
+        "title": "labkit: Cilium native routing, step by step",
+        "heading": "labkit: how pods talk under Cilium native routing",
+        "intro": "Executed labs, readable offline, one step of the study note each{total}. Each page was run on a "
+        "live lab when it was made; to run them yourself: <code>make lab</code>.",
+        "total": " (about {n} minutes)",
+        "glossary": "Glossary",
+    },
+    "ko": {
+        "all": "전체 실습",
+        "switch": "English",
+        "about": "약 {n}분",
+        "title": "labkit: Cilium native routing 단계별 실습",
+        "heading": "labkit: Cilium native routing에서 pod는 어떻게 통신할까",
+        "intro": "스터디 노트의 단계를 하나씩 따라가는 실습을 실행한 결과로, 오프라인에서도 읽을 수 있습니다{total}. "
+        "각 페이지는 만들 때 실제 lab에서 실행했습니다. 직접 실행하려면 <code>make lab LABKIT_LANG=ko</code>를 "
+        "실행하세요.",
+        "total": " (모두 약 {n}분)",
+        "glossary": "용어집",
+    },
+}
+# Hangul first from the font the set-up installs (fonts-noto-cjk), then the usual system ones
+KO_FONTS = '"Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", sans-serif'
+
+
+def editions(labs_dir: Path = LABS) -> list[Edition]:
+    """English, then each translation whose notebooks are built (labs/<lang>/NN-*.ipynb)."""
+    out = [Edition("en", labs_dir, "", WORDS["en"])]
+    ko = labs_dir / "ko"
+    if any(ko.glob("[0-9][0-9]-*.ipynb")):
+        out.append(Edition("ko", ko, "ko/", WORDS["ko"]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -101,7 +161,9 @@ def lesson_info(nb, fallback: str) -> LessonInfo:
     return LessonInfo(title, minutes, tuple(objectives))
 
 
-def _nav(pages: list[tuple[str, LessonInfo]], i: int) -> str:
+def _nav(pages: list[tuple[str, LessonInfo]], i: int, *, words: dict[str, str] = WORDS["en"], other: str = "") -> str:
+    """Previous / index / next, and ``other`` (the same page in the other language) if any."""
+
     def link(j: int, arrow: str) -> str:
         if 0 <= j < len(pages):
             name, info = pages[j]
@@ -109,38 +171,62 @@ def _nav(pages: list[tuple[str, LessonInfo]], i: int) -> str:
             return f'<a class="lk-{arrow}" href="{name}">{html.escape(text)}</a>'
         return '<span class="lk-none"></span>'
 
-    return f'<nav class="lk-nav">{link(i - 1, "prev")}<a href="index.html">All lessons</a>{link(i + 1, "next")}</nav>'
+    middle = f'<a href="index.html">{words["all"]}</a>' + (_switch(other, words) if other else "")
+    return f'<nav class="lk-nav">{link(i - 1, "prev")}<span>{middle}</span>{link(i + 1, "next")}</nav>'
 
 
-def render(nb, nav: str = "") -> str:
+def _switch(href: str, words: dict[str, str]) -> str:
+    lang = "en" if words["switch"] == "English" else "ko"
+    return f' · <a class="lk-lang" href="{href}" hreflang="{lang}" lang="{lang}">{words["switch"]}</a>'
+
+
+def render(nb, nav: str = "", *, lang: str = "en", static: str = "_static") -> str:
     from nbconvert import HTMLExporter  # heavy: loaded only to render pages
 
-    exporter = HTMLExporter(template_name="labkit", extra_template_basedirs=[str(TEMPLATES)])
-    body, _ = exporter.from_notebook_node(nb, resources={"labkit_nav": nav})
-    return body
+    exporter = HTMLExporter(template_name="labkit", extra_template_basedirs=[str(TEMPLATES)], language_code=lang)
+    resources = {"labkit_nav": nav, "labkit_static": static}
+    if lang == "ko":
+        resources["labkit_fonts"] = KO_FONTS
+    body, _resources = exporter.from_notebook_node(nb, resources=resources)
+    # the glossary's Markdown link, as the notebooks write it, to its page
+    return body.replace(f'href="{GLOSSARY}"', 'href="glossary.html"')
 
 
-def index_page(pages: list[tuple[str, LessonInfo]]) -> str:
+def glossary_page(path: Path, edition: Edition, nav: str) -> str:
+    """``labs/<lang>/glossary.md`` as a page of the site (one Markdown cell, the same look)."""
+    import nbformat  # heavy: loaded only to render pages
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(path.read_text())]
+    return render(nb, nav, lang=edition.lang, static=edition.static)
+
+
+def index_page(
+    pages: list[tuple[str, LessonInfo]], *, words: dict[str, str] = WORDS["en"], lang: str = "en", extra: str = ""
+) -> str:
+    """The site's first page: each lesson with its time and objectives; ``extra``: links
+    under the list (the other language, the glossary)."""
     items = []
     for name, info in pages:
-        when = f" <span class='time'>about {info.minutes} minutes</span>" if info.minutes else ""
+        when = f" <span class='time'>{words['about'].format(n=info.minutes)}</span>" if info.minutes else ""
         goals = "".join(f"<li>{html.escape(o)}</li>" for o in info.objectives)
         items.append(
             f'<li><a href="{name}">{html.escape(info.title)}</a>{when}'
             + (f"<ul class='goals'>{goals}</ul>" if goals else "")
             + "</li>"
         )
-    total = sum(info.minutes or 0 for _, info in pages)
+    total = sum(info.minutes or 0 for _name, info in pages)
+    fonts = KO_FONTS if lang == "ko" else "sans-serif"
+    intro = words["intro"].format(total=words["total"].format(n=total) if total else "")
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>labkit: Cilium native routing, step by step</title>
-<style>body{{font-family:sans-serif;max-width:50em;margin:3em auto;line-height:1.5}}
+<html lang="{lang}"><head><meta charset="utf-8"><title>{words["title"]}</title>
+<style>body{{font-family:{fonts};max-width:50em;margin:3em auto;line-height:1.5}}
 .time{{color:#666;font-size:90%;margin-left:.5em}} .goals{{color:#333;font-size:95%;margin-bottom:1em}}</style></head>
-<body><h1>labkit: how pods talk under Cilium native routing</h1>
-<p>Executed labs, readable offline, one step of the study note each{f" (about {total} minutes)" if total else ""}.
-Each page was run on a live lab when it was made; to run them yourself: <code>make lab</code>.</p>
+<body><h1>{words["heading"]}</h1>
+<p>{intro}</p>
 <ol>
 {chr(10).join(items)}
-</ol></body></html>
+</ol>{f"<p class='lk-more'>{extra}</p>" if extra else ""}</body></html>
 """
 
 
@@ -153,7 +239,8 @@ def export(
     timeout: int = 600,
     only: list[str] | None = None,
 ) -> list[Path]:
-    """Execute and render every lab; return the written pages (index last)."""
+    """Execute and render every lab, in each edition; return the written pages (each
+    edition's lessons, then its glossary and index: English first)."""
     from .plots.render import plotly_js  # heavy (plotly): loaded only to export
 
     out = Path(out_dir)
@@ -174,23 +261,41 @@ def export(
         os.environ["LABKIT_LAB"] = lab
     if backend:
         os.environ["LABKIT_BACKEND"] = backend
-    executed = []
+    sites = []  # per edition: its pages (file, notebook, info)
     try:
-        for path in paths:
-            nb = run_notebook(path, timeout=timeout)
-            executed.append((path.stem + ".html", nb, lesson_info(nb, path.stem)))
+        for edition in editions(labs_dir):
+            mine = [p for p in notebooks(edition.labs) if any(p.name == q.name for q in paths)]
+            sites.append((edition, [(p.stem + ".html", run_notebook(p, timeout=timeout)) for p in mine]))
     finally:
         for k, v in env_before.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    pages = [(name, info) for name, _, info in executed]
     written = []
-    for i, (name, nb, _) in enumerate(executed):
-        page = out / name
-        page.write_text(render(nb, _nav(pages, i)))
-        written.append(page)
-    index = out / "index.html"
-    index.write_text(index_page(pages))
-    return written + [index]
+    names = {edition.lang: {name for name, _nb in executed} for edition, executed in sites}
+    for edition, executed in sites:
+        folder = out / edition.prefix
+        folder.mkdir(parents=True, exist_ok=True)
+        other_lang = next((e for e, _x in sites if e.lang != edition.lang), None)
+        up = "../" if edition.prefix else (other_lang.prefix if other_lang else "")
+        there = names[other_lang.lang] if other_lang else set()
+        pages = [(name, lesson_info(nb, name.removesuffix(".html"))) for name, nb in executed]
+        for i, (name, nb) in enumerate(executed):
+            page = folder / name
+            nav = _nav(pages, i, words=edition.words, other=f"{up}{name}" if name in there else "")
+            page.write_text(render(nb, nav, lang=edition.lang, static=edition.static))
+            written.append(page)
+        extra = []
+        glossary = edition.labs / GLOSSARY
+        if glossary.exists():
+            page = folder / "glossary.html"
+            page.write_text(glossary_page(glossary, edition, _nav([], 0, words=edition.words)))
+            written.append(page)
+            extra.append(f'<a href="glossary.html">{edition.words["glossary"]}</a>')
+        if other_lang:
+            extra.append(_switch(f"{up}index.html", edition.words).removeprefix(" · "))
+        index = folder / "index.html"
+        index.write_text(index_page(pages, words=edition.words, lang=edition.lang, extra=" · ".join(extra)))
+        written.append(index)
+    return written

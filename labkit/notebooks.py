@@ -4,6 +4,7 @@ the outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` (what nbval compares, lax m
     python -m labkit.notebooks                 # re-run every lab and store the checked outputs
     python -m labkit.notebooks --check         # exit 1 if a notebook is not clean or an edition is stale
     python -m labkit.notebooks --update-po ko  # new or changed English cells into labs/locale/ko/*.po
+                                               # (and labkit's own messages into labkit/locale/ko)
     python -m labkit.notebooks --lang ko       # write the Korean edition, labs/ko/*.ipynb
 
 Editions (translations) are built from the English notebooks and their catalogs
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import editions
+from . import editions, messages
 from .errors import LabError
 from .export import LABS, notebooks, run_notebook
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.update_po:
             for p in paths:
                 print(f"updated {editions.update(p, args.update_po)}")
+            # and the runtime catalog: the lesson-call strings of these notebooks, labkit's own messages
+            print(f"updated {messages.update(args.update_po)}")
             return 0
         if args.lang:
             for p in paths:

@@ -128,3 +128,26 @@ def overlapping(boxes: list[dict], slack: float = 1.0) -> list[tuple[str, str]]:
             ):
                 out.append((a["text"], b["text"]))
     return out
+
+
+GLYPHS_JS = """
+([selector, texts]) => {
+  // each text drawn on a canvas in the font the page gives ``selector``: its inked pixels
+  // as a string (what a glyph looks like), and how many there are
+  const font = getComputedStyle(document.querySelector(selector)).fontFamily;
+  return texts.map((t) => {
+    const c = document.createElement('canvas');
+    c.width = 64; c.height = 64;
+    const g = c.getContext('2d');
+    g.fillStyle = '#fff'; g.fillRect(0, 0, 64, 64);
+    g.fillStyle = '#000'; g.font = '40px ' + font; g.textBaseline = 'top';
+    g.fillText(t, 8, 8);
+    const px = g.getImageData(0, 0, 64, 64).data;
+    let bits = '', ink = 0;
+    for (let i = 0; i < px.length; i += 4) { const on = px[i] < 128; bits += on ? '1' : '0'; ink += on; }
+    return {text: t, font, ink, bits};
+  });
+}
+"""
+"""Glyphs as the page's font draws them (``page.evaluate(GLYPHS_JS, [selector, texts])``):
+two different characters that come out pixel for pixel the same are the missing-glyph box."""

@@ -8,9 +8,12 @@ import sys
 
 import pytest
 
+from labkit.export import LABS
+
 from .browser import offline_page
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
+KOREAN = sorted(p.name for p in (LABS / "ko").glob("[0-9][0-9]-*.ipynb"))  # the Korean edition, once built
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +30,22 @@ def site(tmp_path_factory):
 def test_export_prints_the_pages_and_no_warnings(site):
     out, pages, stderr = site
     assert stderr.strip() == "", stderr  # nothing a user cannot act on (no kernel TCP warnings, ...)
-    assert len(pages) == 6 and pages[-1].endswith("index.html")
+    english = [p for p in pages if "/ko/" not in p]
+    korean = [p for p in pages if "/ko/" in p]
+    assert len(english) == 6 and english[-1].endswith("index.html")
+    assert len([p for p in korean if re.search(r"/\d\d-[^/]+\.html$", p)]) == len(KOREAN)
+    assert not KOREAN or korean[-1].endswith("ko/index.html")
 
 
 def test_pages_share_one_plotly_and_stay_small(site):
     out, _, _ = site
     assert (out / "_static" / "plotly.min.js").stat().st_size > 1_000_000
     assert not list((out / "_static").glob("*.map"))  # no source maps shipped
-    for page in out.glob("[0-9][0-9]-*.html"):
+    assert not (out / "ko" / "_static").exists()  # one copy for both languages
+    for page in [*out.glob("[0-9][0-9]-*.html"), *out.glob("ko/[0-9][0-9]-*.html")]:
         text = page.read_text()
         assert page.stat().st_size < 1_000_000, f"{page.name}: {page.stat().st_size} bytes"
-        assert text.count('src="_static/plotly.min.js"') == 1
+        assert text.count('src="_static/plotly.min.js"') + text.count('src="../_static/plotly.min.js"') == 1
         assert "plotly.js v" not in text  # no inlined copy (its banner)
 
 
@@ -72,7 +80,7 @@ def test_every_lab_has_a_page_and_the_index_links_them(site):
 
 def test_pages_load_nothing_from_the_network(site):
     out, _, _ = site
-    for page in out.glob("*.html"):
+    for page in [*out.glob("*.html"), *out.glob("ko/*.html")]:
         text = page.read_text()
         remote = re.findall(r'<(?:script|link|img|iframe)[^>]+(?:src|href)="(https?:[^"]+)"', text)
         assert remote == [], f"{page.name} loads {remote[:3]}"
@@ -80,7 +88,7 @@ def test_pages_load_nothing_from_the_network(site):
 
 def test_pages_draw_their_plots_and_widgets_offline(site):
     out, _, _ = site
-    for page_path in sorted(out.glob("[0-9][0-9]-*.html")):
+    for page_path in sorted([*out.glob("[0-9][0-9]-*.html"), *out.glob("ko/[0-9][0-9]-*.html")]):
         text = page_path.read_text()
         n_plots = text.count('class="plotly-graph-div"')
         with offline_page() as (page, seen):
@@ -115,3 +123,16 @@ def test_panels_show_what_the_run_recorded(site):
         assert [h.split(" (")[0] for h in heads] == ["ct", "nat", "lb", "endpoints", "ipcache", "metrics"]
         assert not heads[0].startswith("ct (0")  # the explorer opened on a node with conntrack entries
         assert seen["errors"] == []
+
+
+@pytest.mark.skipif(not KOREAN, reason="the Korean edition (labs/ko/*.ipynb) is not built yet")
+def test_korean_pages_speak_korean_and_switch_language(site):
+    out, _, _ = site
+    for name in KOREAN:
+        page = name.replace(".ipynb", ".html")
+        ko, en = (out / "ko" / page).read_text(), (out / page).read_text()
+        assert '<html lang="ko">' in ko and "정리: 이번 실행에서 확인한 것" in ko  # labkit's recap, in Korean
+        assert "Recap: what this run showed" not in ko
+        assert f'href="../{page}"' in ko and f'href="ko/{page}"' in en
+    index = (out / "ko" / "index.html").read_text()
+    assert index.count("분</span>") == len(KOREAN) and index.count("<ul class='goals'>") == len(KOREAN)

@@ -21,9 +21,13 @@ URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/lab/tree/01-install\.ipynb\?token=
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
-    """`make lab`'s JupyterLab (scripts/jupyter-lab): its URL is a line of its own."""
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
+def jupyterlab(tmp_path, request):
+    """`make lab`'s JupyterLab (scripts/jupyter-lab): its URL is a line of its own
+    (``@pytest.mark.parametrize("jupyterlab", ["ko"], indirect=True)``: LABKIT_LANG=ko)."""
+    lang = getattr(request, "param", "")
+    env = dict(
+        os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), LABKIT_LANG=lang
+    )
     proc = subprocess.Popen(
         [str(ROOT / "scripts" / "jupyter-lab"), "--LabApp.expose_app_in_browser=True"],
         stdout=subprocess.PIPE,
@@ -95,3 +99,27 @@ def test_first_notebook_runs_and_shows_the_capture_panel(jupyterlab):
         page.evaluate("document.querySelector('.widget-output .js-plotly-plot').id = 'ladder'")
         assert sum(drawn_markers(page, "#ladder").values()) > 5  # the capture's packets, each with a marker
         assert overlapping(text_boxes(page, "#ladder")) == []  # lane names clear of the title and each other
+
+
+@pytest.mark.skipif(
+    not list((ROOT / "labs" / "ko").glob("[0-9][0-9]-*.ipynb")), reason="the Korean edition (labs/ko/) is not built yet"
+)
+@pytest.mark.parametrize("jupyterlab", ["ko"], indirect=True)
+def test_korean_jupyterlab_has_korean_menus_and_the_korean_notebooks(jupyterlab):
+    url, token = jupyterlab
+    with offline_page(allow=(url,)) as (page, seen):
+        page.goto(f"{url}/lab/tree/01-install.ipynb?token={token}")
+        page.wait_for_selector("#jp-top-panel .lm-MenuBar-itemLabel", timeout=120000)
+        menus = page.locator("#jp-top-panel .lm-MenuBar-itemLabel").all_inner_texts()
+        assert "파일" in menus and "File" not in menus, menus  # JupyterLab's own interface, in Korean
+        page.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget "
+            "&& window.jupyterapp.shell.currentWidget.context",
+            timeout=120000,
+        )
+        path = page.evaluate("window.jupyterapp.shell.currentWidget.context.path")
+        assert path == "01-install.ipynb"
+        import nbformat
+
+        nb = nbformat.read(ROOT / "labs" / "ko" / "01-install.ipynb", as_version=4)
+        assert any('LANG = "ko"' in c.source for c in nb.cells if c.cell_type == "code")  # the Korean edition

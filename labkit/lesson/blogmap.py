@@ -21,28 +21,29 @@ from IPython.display import HTML
 
 from ..capture import Capture
 from ..errors import LabError
+from ..i18n import N_, _
 from ..lab import Lab
 from .cast import cast
 
 # (what it is, the blog's value, how to find it in a lab's Cast)
 BLOG = [
-    ("client-pod's IP", "10.244.1.71", lambda c: c.client.ip),
-    ("webpod on the client's node: IP", "10.244.1.182", lambda c: c.web_same.ip),
-    ("webpod on the client's node: name", "webpod-697b545f57-tdbfg", lambda c: c.web_same["name"]),
-    ("webpod on another node: IP", "10.244.3.135", lambda c: c.web_other.ip),
-    ("the webpod service's ClusterIP", "10.96.92.233", lambda c: c.service.cluster_ip),
-    ("kind-worker's router IP (cilium_host)", "10.244.1.113", lambda c: c.router_ip),
-    ("kind-worker's node IP (eth0)", "172.17.0.4", lambda c: c.node_ip),
-    ("client-pod's lxc (in kind-worker)", "lxc93b551d233cf", lambda c: c.client.lxc),
-    ("the webpod's lxc (in kind-worker)", "lxc49626b6ed5ee", lambda c: c.web_same.lxc),
-    ("client-pod's endpoint id", "2543", lambda c: _int(c.client.endpoint_id)),
-    ("the webpod's endpoint id", "359", lambda c: _int(c.web_same.endpoint_id)),
-    ("client-pod's security identity", "30542", lambda c: _int(c.client.identity)),
-    ("the webpod's security identity", "32693", lambda c: _int(c.web_same.identity)),
-    ("client-pod's lxc ifindex", "11", lambda c: _int(c.client.lxc_ifindex)),
-    ("the webpod's lxc ifindex", "9", lambda c: _int(c.web_same.lxc_ifindex)),
-    ("client-pod's eth0 MAC", "DA:15:43:39:36:5E", lambda c: str(c.client.pod_mac).upper()),
-    ("client-pod's lxc MAC (nodemac)", "32:17:55:23:39:08", lambda c: str(c.client.lxc_mac).upper()),
+    (N_("client-pod's IP"), "10.244.1.71", lambda c: c.client.ip),
+    (N_("webpod on the client's node: IP"), "10.244.1.182", lambda c: c.web_same.ip),
+    (N_("webpod on the client's node: name"), "webpod-697b545f57-tdbfg", lambda c: c.web_same["name"]),
+    (N_("webpod on another node: IP"), "10.244.3.135", lambda c: c.web_other.ip),
+    (N_("the webpod service's ClusterIP"), "10.96.92.233", lambda c: c.service.cluster_ip),
+    (N_("kind-worker's router IP (cilium_host)"), "10.244.1.113", lambda c: c.router_ip),
+    (N_("kind-worker's node IP (eth0)"), "172.17.0.4", lambda c: c.node_ip),
+    (N_("client-pod's lxc (in kind-worker)"), "lxc93b551d233cf", lambda c: c.client.lxc),
+    (N_("the webpod's lxc (in kind-worker)"), "lxc49626b6ed5ee", lambda c: c.web_same.lxc),
+    (N_("client-pod's endpoint id"), "2543", lambda c: _int(c.client.endpoint_id)),
+    (N_("the webpod's endpoint id"), "359", lambda c: _int(c.web_same.endpoint_id)),
+    (N_("client-pod's security identity"), "30542", lambda c: _int(c.client.identity)),
+    (N_("the webpod's security identity"), "32693", lambda c: _int(c.web_same.identity)),
+    (N_("client-pod's lxc ifindex"), "11", lambda c: _int(c.client.lxc_ifindex)),
+    (N_("the webpod's lxc ifindex"), "9", lambda c: _int(c.web_same.lxc_ifindex)),
+    (N_("client-pod's eth0 MAC"), "DA:15:43:39:36:5E", lambda c: str(c.client.pod_mac).upper()),
+    (N_("client-pod's lxc MAC (nodemac)"), "32:17:55:23:39:08", lambda c: str(c.client.lxc_mac).upper()),
 ]
 # values short enough to clash with other text are replaced only as whole words
 _WORDY = re.compile(r"^\d{1,5}$")
@@ -53,10 +54,11 @@ def _int(v: object) -> str:
 
 
 def blog_names(lab: Lab) -> pd.DataFrame:
-    """One row per name or address of the blog: what it is, the blog's value, this lab's."""
+    """One row per name or address of the blog: what it is (in the learner's language), the
+    blog's value, this lab's (the column names stay English, as every table's)."""
     c = cast(lab)
     return pd.DataFrame(
-        [{"what": what, "in the blog": blog, "in this lab": str(mine(c))} for what, blog, mine in BLOG]
+        [{"what": _(what), "in the blog": blog, "in this lab": str(mine(c))} for what, blog, mine in BLOG]
     ).set_index("what")
 
 
@@ -111,7 +113,7 @@ def blog(
     c = cast(lab)
     where = on or c.node
     mine = translate(lab, line)
-    head = f"$ {mine}" + (f"        # the blog: {line}" if mine != line else "") + "\n"
+    head = f"$ {mine}" + (f"        # {_('the blog:')} {line}" if mine != line else "") + "\n"
     argv = shlex.split(mine)
     if argv[:1] in (["cilium"], ["cilium-dbg"]):
         return Text(head + _cilium(lab, where, argv[1:], during, recorded))
@@ -145,7 +147,7 @@ def _cilium(
         elif during is not None:
             events = lab.monitor(node, during=during)
         else:
-            raise LabError("cilium monitor follows what happens: give during=, the call it should watch")
+            raise LabError(_("cilium monitor follows what happens: give during=, the call it should watch"))
         events = events[events.node == node] if "node" in events.columns else events
         for flag, col in (("--from", "source"), ("--to", "dst_id")):
             if flag in args:
@@ -160,20 +162,28 @@ def _cilium(
     if words[:3] in _FLUSHES:
         removed = lab.maps(node).flush(_FLUSHES[words[:3]])
         return "".join(f"Flushed {n} entries from {path}\n" for path, n in removed.items())
-    raise LabError(f"cilium {' '.join(args)}: not one of the blog's commands; try it in labkit shell {node}")
+    raise LabError(
+        _("{command}: not one of the blog's commands; try it in labkit shell {node}").format(
+            command=f"cilium {' '.join(args)}", node=node
+        )
+    )
 
 
 def _tcpdump(
     lab: Lab, where: str, args: list[str], during: Callable[[], object] | None, recorded: Recorded | None
 ) -> str:
     if "-i" not in args:
-        raise LabError("give the interface as the blog did: tcpdump -i IFACE")
+        raise LabError(_("give the interface as the blog did: tcpdump -i IFACE"))
     iface = args[args.index("-i") + 1]
     point = f"{where}:{iface}"
     if recorded is not None and recorded.capture is not None:
         cap = recorded.capture
         if point not in {p.point for p in cap.points}:
-            raise LabError(f"the recorded capture has no {point}; it has {', '.join(p.point for p in cap.points)}")
+            raise LabError(
+                _("the recorded capture has no {point}; it has {points}").format(
+                    point=point, points=", ".join(p.point for p in cap.points)
+                )
+            )
     else:
         with lab.capture([point], seconds=10) as cap:
             if during is not None:
@@ -200,13 +210,18 @@ def terminal(lab: Lab, *lines: str, on: str | None = None) -> HTML:
     where = on or c.node
     flag = "" if lab.name == "default" else f" --lab {lab.name}"
     cmds = "\n".join(html.escape(translate(lab, x)) for x in lines)
+    shell = f"<pre style='margin:0.4em 0'>.venv/bin/labkit shell{flag} {html.escape(where)}</pre>"
+    call = f"<code>.venv/bin/labkit exec{flag} client-pod -- curl -s http://{html.escape(c.web_same.ip)}</code>"
     return HTML(
         "<div style='border:1px solid #888;border-radius:6px;padding:0.5em 1em;background:#fafafa'>"
-        "<b>💻 Try it in a terminal</b> (as root, in this repository):"
-        f"<pre style='margin:0.4em 0'>.venv/bin/labkit shell{flag} {html.escape(where)}</pre>"
-        f"then, inside {html.escape(where)}, as the blog did:"
-        f"<pre style='margin:0.4em 0'>{cmds}</pre>"
-        "<span style='color:#666'>(Ctrl-C ends tcpdump and cilium monitor; make the call from another "
-        f"terminal: <code>.venv/bin/labkit exec{flag} client-pod -- curl -s http://{html.escape(c.web_same.ip)}</code>"
-        "; <code>exit</code> leaves the shell.)</span></div>"
+        f"<b>💻 {_('Try it in a terminal')}</b> {_('(as root, in this repository):')}"
+        + shell
+        + _("then, inside {where}, as the blog did:").format(where=html.escape(where))
+        + f"<pre style='margin:0.4em 0'>{cmds}</pre>"
+        "<span style='color:#666'>"
+        + _(
+            "(Ctrl-C ends tcpdump and cilium monitor; make the call from another terminal: {call}; "
+            "{exit} leaves the shell.)"
+        ).format(call=call, exit="<code>exit</code>")
+        + "</span></div>"
     )

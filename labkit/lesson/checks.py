@@ -15,6 +15,7 @@ from typing import Any
 from IPython.display import HTML, display
 
 from ..classroom import progress
+from ..i18n import N_, _
 from ..widgets.static import exporting
 
 SHOW_ANSWERS = False
@@ -29,43 +30,49 @@ def check(
     question: str, answer: Any, expected: Any, *, hint: str = "", compare: Callable[[Any, Any], bool] | None = None
 ) -> None:
     """Tell the learner whether ``answer`` (their prediction) matches what the lab showed.
-    Displays the verdict (nothing returned, so the cell shows only that)."""
-    q = html.escape(question)
+    Displays the verdict (nothing returned, so the cell shows only that). ``question`` and
+    ``hint`` are English (the catalog translates them, as every notebook's are); the
+    instructor's page gets the English question, one key whatever each learner reads."""
+    q = html.escape(_(question))
     if unanswered(answer):
         progress.send(question, "not tried")  # in a classroom, the instructor's page shows it
         if exporting() or SHOW_ANSWERS:
-            display(HTML(f"<div style='color:#555'>📝 <b>{q}</b>: the lab showed {_show(expected)}.</div>"))
+            text = _("{question}: the lab showed {expected}.").format(question=f"<b>{q}</b>", expected=_show(expected))
+            display(HTML(f"<div style='color:#555'>📝 {text}</div>"))
             return
-        display(
-            HTML(
-                f"<div style='color:#555'>✍️ <b>{q}</b>: no prediction yet, so no answer either. Write yours in "
-                f"the cell above, run it, then run this cell again.</div>"
-            )
-        )
+        text = _(
+            "{question}: no prediction yet, so no answer either. Write yours in the cell above, run it, "
+            "then run this cell again."
+        ).format(question=f"<b>{q}</b>")
+        display(HTML(f"<div style='color:#555'>✍️ {text}</div>"))
         return
     ok = compare(answer, expected) if compare else _norm(answer) == _norm(expected)
     progress.send(question, "right" if ok else "wrong")
     if ok:
-        display(HTML(f"<div style='color:#1a7f37'>✅ <b>{q}</b>: right. The lab shows {_show(expected)}.</div>"))
-    else:
-        display(
-            HTML(
-                f"<div style='color:#b00'>❌ <b>{q}</b>: not quite, you said {_show(answer)}. "
-                f"Hint: {html.escape(hint or 'look at the capture again')}</div>"
-            )
+        text = _("{question}: right. The lab shows {expected}.").format(
+            question=f"<b>{q}</b>", expected=_show(expected)
         )
+        display(HTML(f"<div style='color:#1a7f37'>✅ {text}</div>"))
+    else:
+        text = _("{question}: not quite, you said {answer}. Hint: {hint}").format(
+            question=f"<b>{q}</b>",
+            answer=_show(answer),
+            hint=html.escape(_(hint) if hint else _("look at the capture again")),
+        )
+        display(HTML(f"<div style='color:#b00'>❌ {text}</div>"))
 
 
-def reveal(obj: Any, *, after: Any, what: str = "this") -> Any:
+def reveal(obj: Any, *, after: Any, what: str = N_("this")) -> Any:
     """``obj`` (to display), once prediction ``after`` was written; until then a note.
 
     A notebook cell ends with ``lesson.reveal(table, after=my_prediction)``: with no
     prediction yet the learner sees why nothing is shown, not the answer."""
     if unanswered(after) and not (exporting() or SHOW_ANSWERS):
-        return HTML(
-            f"<div style='color:#555'>🙈 {html.escape(what)} gives the answer away: it shows once you have "
-            "written your prediction above (and run that cell).</div>"
-        )
+        shown = html.escape(_(what))
+        text = _(
+            "{what} gives the answer away: it shows once you have written your prediction above (and run that cell)."
+        ).format(what=shown)
+        return HTML(f"<div style='color:#555'>🙈 {text}</div>")
     return obj
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from IPython.display import HTML, display
 
 from ..errors import ExitStatus, LabError
+from ..i18n import _
 
 
 @dataclass(frozen=True)
 class Claim:
-    text: str  # the sentence of the lesson, as the notebook says it
+    text: str  # the sentence of the lesson, as the English notebook says it (shown through the catalog)
     holds: bool
     evidence: str  # what this run showed, in a few words
 
@@ -31,6 +32,8 @@ class ClaimNotShown(LabError):
 
 
 def claim(text: str, holds: bool, evidence: object = "") -> Claim:
+    """``text``: an English sentence (a literal: the catalog's extractor collects every
+    ``claim("...")``); ``evidence``: already in the learner's language (``_(...).format``)."""
     return Claim(text, bool(holds), str(evidence))
 
 
@@ -40,18 +43,18 @@ def failed(claims: Iterable[Claim]) -> list[Claim]:
 
 def recap_html(claims: Sequence[Claim], takeaways: Sequence[str] = ()) -> str:
     rows = "".join(
-        f"<li>{'✅' if c.holds else '❌'} {html.escape(c.text)}"
+        f"<li>{'✅' if c.holds else '❌'} {html.escape(_(c.text))}"
         + (f" <span style='color:#666'>({html.escape(c.evidence)})</span>" if c.evidence else "")
         + "</li>"
         for c in claims
     )
-    more = "".join(f"<li>{html.escape(t)}</li>" for t in takeaways)
+    more = "".join(f"<li>{html.escape(_(t))}</li>" for t in takeaways)
     return (
         "<div style='border-left:4px solid #1a7f37;padding:0.3em 1em;background:#f6fbf7'>"
-        "<b>Recap: what this run showed</b><ul style='list-style:none;padding-left:0.5em'>"
+        f"<b>{_('Recap: what this run showed')}</b><ul style='list-style:none;padding-left:0.5em'>"
         + rows
         + "</ul>"
-        + (f"<b>Take-aways</b><ul>{more}</ul>" if more else "")
+        + (f"<b>{_('Take-aways')}</b><ul>{more}</ul>" if more else "")
         + "</div>"
     )
 
@@ -62,8 +65,9 @@ def recap(claims: Sequence[Claim], takeaways: Sequence[str] = ()) -> None:
     bad = failed(claims)
     if bad:
         raise ClaimNotShown(
-            "this run did not show what the lesson says: "
-            + "; ".join(f"{c.text} ({c.evidence})" for c in bad)
-            + ". Run the notebook again from the top (lesson.start rebuilds the lab's state)",
+            _(
+                "this run did not show what the lesson says: {claims}. Run the notebook again from the top "
+                "(lesson.start rebuilds the lab's state)"
+            ).format(claims="; ".join(f"{_(c.text)} ({c.evidence})" for c in bad)),
             exit_code=ExitStatus.FAILURE,
         )

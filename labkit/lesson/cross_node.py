@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import _
 from ..lab import Captured, Lab
 from ..plots.ladder import ladder
 from .blogmap import Recorded
@@ -145,27 +146,31 @@ def claims(call: CrossNodeCall, broken: MissingRoute | None = None) -> list[Clai
         claim(
             "On the server node's eth0 the source is still the client pod's IP: no masquerade.",
             src == client,
-            f"source there: {src or 'no SYN seen'}",
+            _("source there: {ip}").format(ip=src or _("no SYN seen")),
         ),
         claim(
             "The SYN leaves the client's node on its eth0 and enters the server's node on its eth0.",
             {"client node eth0", "server node eth0"} <= call.seen(tcp_flags="[S]"),
-            f"seen at: {', '.join(sorted(call.seen(tcp_flags='[S]')))}",
+            _("seen at: {where}").format(where=", ".join(sorted(call.seen(tcp_flags="[S]")))),
         ),
         claim(
             "The server's lxc sees only the replies: the other node delivers straight into the pod.",
             senders(call.packets, call.roles["server lxc"]) == {server},
-            f"sources there: {', '.join(sorted(senders(call.packets, call.roles['server lxc']))) or 'none'}",
+            _("sources there: {ips}").format(
+                ips=", ".join(sorted(senders(call.packets, call.roles["server lxc"]))) or _("none")
+            ),
         ),
         claim(
             "The client's lxc sees only the client's packets.",
             senders(call.packets, call.roles["client lxc"]) == {client},
-            f"sources there: {', '.join(sorted(senders(call.packets, call.roles['client lxc']))) or 'none'}",
+            _("sources there: {ips}").format(
+                ips=", ".join(sorted(senders(call.packets, call.roles["client lxc"]))) or _("none")
+            ),
         ),
         claim(
             "The NAT map of the client's node has no entry for this call.",
             call.nat.empty,
-            f"{len(call.nat)} entries",
+            _("{n} entries").format(n=len(call.nat)),
         ),
         claim(
             "The client's node routes the other node's pod CIDR via that node's IP (autoDirectNodeRoutes).",
@@ -175,7 +180,7 @@ def claims(call: CrossNodeCall, broken: MissingRoute | None = None) -> list[Clai
         claim(
             "The flows show the call on both nodes, from the SYN.",
             len(call.flows) > 0 and call.flows.tcp_flags.iloc[0] == "SYN" and call.flows.node.nunique() == 2,
-            f"{len(call.flows)} flows on {call.flows.node.nunique()} nodes",
+            _("{n} flows on {nodes} nodes").format(n=len(call.flows), nodes=call.flows.node.nunique()),
         ),
     ]
     if broken is not None:
@@ -183,7 +188,7 @@ def claims(call: CrossNodeCall, broken: MissingRoute | None = None) -> list[Clai
             claim(
                 "Without that route the call times out: the SYN goes to the default gateway, which knows no pods.",
                 broken.returncode != 0 and broken.restored,
-                f"curl exit {broken.returncode}",
+                _("curl exit {code}").format(code=broken.returncode),
             )
         )
     return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..i18n import _
 from ..lab import Lab
 from .cast import cast
 from .claims import Claim, claim
@@ -134,7 +135,7 @@ def claims(inst: Install, narrow: NarrowCIDR | None = None) -> list[Claim]:
         claim(
             "Each local pod has a /32 route to its own lxc (endpointRoutes).",
             len(ep) > 0 and all(((routes.dst == e.ip) & (routes.dev == e.lxc)).any() for e in ep.itertuples()),
-            f"{len(ep)} local pods",
+            _("{n} local pods").format(n=len(ep)),
         ),
         claim(
             "The endpoint map's ifindex and MACs are the kernel's: the lxc's ifindex, the pod's MAC, the lxc's "
@@ -143,7 +144,7 @@ def claims(inst: Install, narrow: NarrowCIDR | None = None) -> list[Claim]:
             and (ep.ifindex == ep.lxc_ifindex).all()
             and (ep.mac.str.lower() == ep.pod_mac.str.lower()).all()
             and (ep.node_mac.str.lower() == ep.lxc_mac.str.lower()).all(),
-            f"{len(ep)} endpoints compared",
+            _("{n} endpoints compared").format(n=len(ep)),
         ),
     ]
     if narrow is not None:
@@ -152,7 +153,7 @@ def claims(inst: Install, narrow: NarrowCIDR | None = None) -> list[Claim]:
                 "With ipv4NativeRoutingCIDR narrowed to the client node's pod CIDR, the other node sees the "
                 "client node's IP as source: BPF masquerade.",
                 narrow.source_seen == narrow.client_node_ip,
-                f"source seen: {narrow.source_seen or 'no SYN'}",
+                _("source seen: {ip}").format(ip=narrow.source_seen or _("no SYN")),
             )
         )
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..i18n import _
 from ..lab import Captured, Lab
 from .blogmap import Recorded
 from .cast import cast
@@ -149,11 +150,15 @@ def claims(call: ExternalCall, unserved: Unserved | None = None, spoofed: Spoofe
     outgoing = call.nat[call.nat.direction == "OUT"]
     incoming = call.nat[call.nat.direction == "IN"]
     out = [
-        claim("Inside the pod the source is the pod's IP.", pod_side == call.client_ip, f"source: {pod_side}"),
+        claim(
+            "Inside the pod the source is the pod's IP.",
+            pod_side == call.client_ip,
+            _("source: {ip}").format(ip=pod_side),
+        ),
         claim(
             "On the node's eth0 the source is the node's IP: BPF masquerade.",
             wire == call.node_ip,
-            f"source: {wire or 'no SYN seen'}",
+            _("source: {ip}").format(ip=wire or _("no SYN seen")),
         ),
         claim(
             "The NAT map holds an OUT entry (pod to node IP) and an IN entry (replies back to the pod).",
@@ -162,12 +167,14 @@ def claims(call: ExternalCall, unserved: Unserved | None = None, spoofed: Spoofe
             and (outgoing.xlate_ip == call.node_ip).all()
             and len(incoming) > 0
             and (incoming.xlate_ip == call.client_ip).all(),
-            f"{len(outgoing)} OUT, {len(incoming)} IN",
+            _("{out} OUT, {inc} IN").format(out=len(outgoing), inc=len(incoming)),
         ),
         claim(
             "The flows of this call start with its SYN, and nothing of an earlier lesson is among them.",
             len(call.flows) > 0 and call.flows.tcp_flags.iloc[0] == "SYN",
-            f"{len(call.flows)} flows, the first: {call.flows.tcp_flags.iloc[0] if len(call.flows) else 'none'}",
+            _("{n} flows, the first: {first}").format(
+                n=len(call.flows), first=call.flows.tcp_flags.iloc[0] if len(call.flows) else _("none")
+            ),
         ),
     ]
     if unserved is not None:
@@ -176,7 +183,7 @@ def claims(call: ExternalCall, unserved: Unserved | None = None, spoofed: Spoofe
                 "A call to a port the ClusterIP does not serve is not dropped: it leaves as world traffic and "
                 "nothing answers (curl times out).",
                 unserved.returncode == 28 and unserved.drops.empty,
-                f"curl exit {unserved.returncode}, {len(unserved.drops)} drops",
+                _("curl exit {code}, {n} drops").format(code=unserved.returncode, n=len(unserved.drops)),
             )
         )
     if spoofed is not None:
@@ -185,12 +192,12 @@ def claims(call: ExternalCall, unserved: Unserved | None = None, spoofed: Spoofe
             claim(
                 "A ping from an address that is not the pod's own gets no answer: from-container drops it.",
                 not spoofed.answered and len(spoofed.drops) > 0,
-                f"{len(spoofed.drops)} drops",
+                _("{n} drops").format(n=len(spoofed.drops)),
             ),
             claim(
                 "The drop carries a reason, Invalid source ip, in cilium monitor and in the metrics.",
                 spoofed.reasons == {"Invalid source ip"} and "Invalid source ip" in set(counted.reason),
-                f"reasons: {', '.join(sorted(spoofed.reasons)) or 'none'}",
+                _("reasons: {why}").format(why=", ".join(sorted(spoofed.reasons)) or _("none")),
             ),
         ]
     return out

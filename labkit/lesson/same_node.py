@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import _
 from ..lab import Captured, Lab
 from ..plots.ladder import ladder
 from ..tables import EVENTS, FLOWS
@@ -160,27 +161,27 @@ def claims(
         claim(
             "The client's lxc sees only the client's packets.",
             tcp_client_lxc == {client},
-            f"sources there: {', '.join(sorted(tcp_client_lxc)) or 'none'}",
+            _("sources there: {ips}").format(ips=", ".join(sorted(tcp_client_lxc)) or _("none")),
         ),
         claim(
             "The webpod's lxc sees only the webpod's packets.",
             tcp_server_lxc == {server},
-            f"sources there: {', '.join(sorted(tcp_server_lxc)) or 'none'}",
+            _("sources there: {ips}").format(ips=", ".join(sorted(tcp_server_lxc)) or _("none")),
         ),
         claim(
             "The client pod's own eth0 sees both directions.",
             senders(call.packets, r["client eth0"]) == {client, server},
-            f"sources there: {', '.join(sorted(senders(call.packets, r['client eth0'])))}",
+            _("sources there: {ips}").format(ips=", ".join(sorted(senders(call.packets, r["client eth0"])))),
         ),
         claim(
             "The node's eth0 sees nothing of this call.",
             int(call.counts.loc["node eth0", "packets"]) == 0,
-            f"{int(call.counts.loc['node eth0', 'packets'])} packets of the call there",
+            _("{n} packets of the call there").format(n=int(call.counts.loc["node eth0", "packets"])),
         ),
         claim(
             "The SYN crosses the client's eth0, the client's lxc and the webpod's eth0, not the webpod's lxc.",
             call.seen(tcp_flags="[S]") == {"client eth0", "client lxc", "server eth0"},
-            f"seen at: {', '.join(sorted(call.seen(tcp_flags='[S]')))}",
+            _("seen at: {where}").format(where=", ".join(sorted(call.seen(tcp_flags="[S]")))),
         ),
     ]
     if call.neighbour_flushed:
@@ -192,7 +193,7 @@ def claims(
                 "After the neighbour cache is flushed, the client asks for its router IP by ARP, and the "
                 "answer carries the lxc's own MAC.",
                 len(replies) > 0 and macs == {str(call.client.lxc_mac).lower()},
-                f"{len(replies)} ARP replies from {', '.join(sorted(macs)) or 'nobody'}",
+                _("{n} ARP replies from {macs}").format(n=len(replies), macs=", ".join(sorted(macs)) or _("nobody")),
             )
         )
     states_from, states_to = call.states(call.monitor_from()), call.states(call.monitor_to())
@@ -200,12 +201,12 @@ def claims(
         claim(
             "`cilium monitor --from <client>` shows the replies delivered to the client: state reply.",
             len(states_from) > 0 and set(states_from) == {"reply"},
-            f"states: {', '.join(states_from) or 'no lines'}",
+            _("states: {states}").format(states=", ".join(states_from) or _("no lines")),
         ),
         claim(
             "`cilium monitor --to <webpod>` shows the client's packets: state new, then established.",
             states_to[:1] == ["new"] and set(states_to[1:]) == {"established"},
-            f"states: {', '.join(states_to) or 'no lines'}",
+            _("states: {states}").format(states=", ".join(states_to) or _("no lines")),
         ),
         claim(
             "The flows show the whole conversation, both directions, from the SYN to the FIN.",
@@ -213,7 +214,9 @@ def claims(
             and call.flows.tcp_flags.iloc[0] == "SYN"
             and call.flows.tcp_flags.str.contains("FIN").any()
             and call.flows.is_reply.fillna(False).any(),
-            f"{len(call.flows)} flows, the first: {call.flows.tcp_flags.iloc[0] if len(call.flows) else 'none'}",
+            _("{n} flows, the first: {first}").format(
+                n=len(call.flows), first=call.flows.tcp_flags.iloc[0] if len(call.flows) else _("none")
+            ),
         ),
     ]
     if kernel is not None:
@@ -221,7 +224,7 @@ def claims(
             claim(
                 "With plain kernel routing, the SYN crosses both lxcs (no shortcut).",
                 {"client lxc", "server lxc"} <= kernel.seen(tcp_flags="[S]"),
-                f"seen at: {', '.join(sorted(kernel.seen(tcp_flags='[S]')))}",
+                _("seen at: {where}").format(where=", ".join(sorted(kernel.seen(tcp_flags="[S]")))),
             )
         )
     if broken is not None:
@@ -229,7 +232,7 @@ def claims(
             claim(
                 "Without the node's /32 route to the webpod, the eBPF datapath still delivers the call.",
                 broken.returncode == 0 and broken.restored,
-                f"curl exit {broken.returncode}",
+                _("curl exit {code}").format(code=broken.returncode),
             )
         )
     if kernel_broken is not None:
@@ -237,7 +240,7 @@ def claims(
             claim(
                 "On the kernel-routing lab the same deletion breaks the call.",
                 kernel_broken.returncode != 0 and kernel_broken.restored,
-                f"curl exit {kernel_broken.returncode}",
+                _("curl exit {code}").format(code=kernel_broken.returncode),
             )
         )
     return out

@@ -15,6 +15,7 @@ from IPython.display import HTML, display
 
 from .. import i18n
 from ..backend import Settings
+from ..i18n import _
 from ..lab import Lab, connect
 from ..plots.topology import topology as topology_figure
 from ..plots.trace import lane_of, timeline
@@ -54,9 +55,10 @@ def companion(lab: Lab, suffix: str, **settings: object) -> Lab | None:
     """A second lab next to ``lab``, built with other settings, for side-by-side contrasts.
     A backend without cheap companions (a live cluster): None, and a note says so."""
     if not lab.backend.capabilities.companions:
-        note("This contrast needs a second cluster built with other settings: it runs on the embedded backend only.")
+        note(_("This contrast needs a second cluster built with other settings: it runs on the embedded backend only."))
         return None
-    other = start(f"{lab.name}-{suffix}", lab.backend.name, **settings)  # type: ignore[arg-type]
+    # the notebook's language stays: start(lang=None) would fall back to $LABKIT_LANG
+    other = start(f"{lab.name}-{suffix}", lab.backend.name, lang=i18n.current(), **settings)  # type: ignore[arg-type]
     lab.add_companion(other)  # `labkit down --lab <lab>` removes it too
     return other
 
@@ -64,7 +66,7 @@ def companion(lab: Lab, suffix: str, **settings: object) -> Lab | None:
 def backend_spread(lab: Lab, source: str, url: str, n: int = 20) -> pd.Series:
     """Call ``url`` ``n`` times from ``source``; how many answers came from each backend."""
     hosts = []
-    for _ in range(n):
+    for _i in range(n):
         out = lab.pod(source).run(["curl", "-s", "--max-time", "5", url]).stdout
         hosts.append(out.splitlines()[0].removeprefix("Hostname: ") if out else "(no answer)")
     return pd.Series(hosts, name="answers").value_counts()
@@ -97,7 +99,7 @@ def kernel_path(lab: Lab, server: pd.Series, lanes: list[str], *, fresh_neighbou
     forgets the client node's neighbour entries first, so the first packet shows the
     neighbour layer resolving the next hop. A backend without the tracer: None, and a note."""
     if not lab.backend.capabilities.trace:
-        note("Following packets through the kernel needs the embedded lab (on kind, pwru does it on the host).")
+        note(_("Following packets through the kernel needs the embedded lab (on kind, pwru does it on the host)."))
         return None
     c = cast(lab)
     if fresh_neighbour:
@@ -117,7 +119,7 @@ def kernel_path(lab: Lab, server: pd.Series, lanes: list[str], *, fresh_neighbou
         df,
         packets=[int(syn.packet.iloc[0])] if len(syn) else None,
         lanes=lanes,
-        title="The SYN's way through the kernel",
+        title=_("The SYN's way through the kernel"),
     )
     return KernelPath(
         df, syn.reset_index(drop=True), crossed, missed, routed, figure, _answer(syn, crossed, missed, c.node)
@@ -127,26 +129,37 @@ def kernel_path(lab: Lab, server: pd.Series, lanes: list[str], *, fresh_neighbou
 def _answer(syn: pd.DataFrame, crossed: list[str], missed: list[str], node: str) -> str:
     """What the trace says, in sentences made from its rows."""
     if syn.empty:
-        return "No SYN was traced: did the call run?"
+        return _("No SYN was traced: did the call run?")
     hops = " -> ".join(crossed)
-    lines = [f"The SYN went {hops}."]
+    lines = [_("The SYN went {hops}.").format(hops=hops)]
     for r in syn[(syn.hook != "") & (syn.verdict != "")].itertuples():
-        lines.append(f"At tc {r.event.split(':')[1]} of {r.netns}:{r.interface}, {r.hook} decided: {r.verdict}.")
+        lines.append(
+            _("At tc {direction} of {where}, {program} decided: {verdict}.").format(
+                direction=r.event.split(":")[1], where=f"{r.netns}:{r.interface}", program=r.hook, verdict=r.verdict
+            )
+        )
     routes = syn[syn.event == "fib:fib_table_lookup"]
     where = sorted(set(routes.netns))
-    lines.append(
-        f"Route lookups ran in {', '.join(where)}" + (f", none in the node {node}." if node not in where else ".")
-        if where
-        else "No route lookup ran anywhere."
-    )
+    if not where:
+        lines.append(_("No route lookup ran anywhere."))
+    elif node not in where:
+        lines.append(
+            _("Route lookups ran in {where}, none in the node {node}.").format(where=", ".join(where), node=node)
+        )
+    else:
+        lines.append(_("Route lookups ran in {where}.").format(where=", ".join(where)))
     neigh = syn[syn.event.str.startswith("neigh:")]
     for r in neigh.itertuples():
-        lines.append(f"In {r.netns}: {r.detail}.")
+        lines.append(_("In {netns}: {detail}.").format(netns=r.netns, detail=r.detail))
     if missed:
-        lines.append(f"It never reached {', '.join(missed)}: no event there at all.")
+        lines.append(_("It never reached {lanes}: no event there at all.").format(lanes=", ".join(missed)))
     end = syn.iloc[-1]
     if end.free:
-        lines.append(f"It ended {end.free} in {end.netns} ({end.drop_reason or end.detail}).")
+        lines.append(
+            _("It ended {how} in {netns} ({why}).").format(
+                how=end.free, netns=end.netns, why=end.drop_reason or end.detail
+            )
+        )
     return "\n".join(lines)
 
 

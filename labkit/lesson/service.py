@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..i18n import _
 from ..lab import Captured, Lab
 from .blogmap import Recorded
 from .cast import cast
@@ -77,7 +78,7 @@ def call(lab: Lab, *, mode: str = "socket LB") -> ServiceCall:
     url = f"http://{c.service.cluster_ip}"
     box: dict[str, Captured] = {}
     tries = 0
-    for _ in range(MAX_TRIES):
+    for _i in range(MAX_TRIES):
         tries += 1
         lab.maps(c.node).flush("ct")
 
@@ -202,7 +203,7 @@ def claims(
         claim(
             "The webpod on the client's own node answered the call (the lesson repeated it until it did).",
             sock.answered_by != "" and sock.tries <= MAX_TRIES and sock.backend_ip in dest["client lxc"],
-            f"answered by {sock.answered_by} after {sock.tries} calls",
+            _("answered by {pod} after {n} calls").format(pod=sock.answered_by, n=sock.tries),
         ),
         claim(
             "With socket LB, no interface sees the ClusterIP: even the client pod's own eth0 shows the backend.",
@@ -212,24 +213,24 @@ def claims(
         claim(
             "The node's eth0 sees nothing of the call: the backend is on the same node.",
             int(sock.counts.loc["node eth0", "packets"]) == 0,
-            f"{int(sock.counts.loc['node eth0', 'packets'])} packets of the call there",
+            _("{n} packets of the call there").format(n=int(sock.counts.loc["node eth0", "packets"])),
         ),
         claim(
             "Yet getpeername() on the client's socket returns the ClusterIP.",
             peer.split(":")[0] == sock.cluster_ip,
-            f"curl's remote_ip: {peer}",
+            _("curl's remote_ip: {peer}").format(peer=peer),
         ),
         claim(
             "The call's conntrack entries have RevNAT 0 and there is no SVC entry.",
             len(sock.ct) > 0 and (sock.ct.rev_nat == 0).all() and not (sock.ct.direction == "SVC").any(),
-            f"{len(sock.ct)} entries: {', '.join(sock.ct.direction)}",
+            _("{n} entries: {kinds}").format(n=len(sock.ct), kinds=", ".join(sock.ct.direction)),
         ),
-        claim("The NAT map has no entry for the call.", sock.nat.empty, f"{len(sock.nat)} entries"),
+        claim("The NAT map has no entry for the call.", sock.nat.empty, _("{n} entries").format(n=len(sock.nat))),
         claim(
             "`cilium monitor -v` records the translation: pre-xlate-fwd with the ClusterIP, post-xlate-fwd "
             "with the backend.",
             any(f"[{sock.cluster_ip}]" in x for x in pre) and any(f"[{sock.backend_ip}]" in x for x in post),
-            f"{len(pre)} pre-xlate-fwd, {len(post)} post-xlate-fwd lines",
+            _("{pre} pre-xlate-fwd, {post} post-xlate-fwd lines").format(pre=len(pre), post=len(post)),
         ),
     ]
     if name is not None:
@@ -238,7 +239,9 @@ def claims(
                 "`curl http://webpod` first asks kube-dns; on the wire the query goes to a CoreDNS pod, "
                 "not to the kube-dns ClusterIP.",
                 name.dns_server in name.coredns_ips,
-                f"query to {name.dns_server or 'nobody'} (kube-dns ClusterIP {name.kube_dns_ip})",
+                _("query to {server} (kube-dns ClusterIP {ip})").format(
+                    server=name.dns_server or _("nobody"), ip=name.kube_dns_ip
+                ),
             )
         )
     if answers is not None:
@@ -256,7 +259,7 @@ def claims(
                 "After a flush, NAT entries on port 6443 come back on their own: the node's connections to the "
                 "API server, with NeedsCT=1.",
                 port.any() and (api_nat[port].needs_ct == 1).all(),
-                f"{int(port.sum())} entries on 6443",
+                _("{n} entries on 6443").format(n=int(port.sum())),
             )
         )
     if tc is not None:
@@ -266,7 +269,7 @@ def claims(
             claim(
                 "With socketLB.enabled=false the ClusterIP is on the wire: the client's eth0 and lxc see it.",
                 {"client eth0", "client lxc"} <= tc.clusterip_seen_at(),
-                f"ClusterIP seen at: {', '.join(sorted(tc.clusterip_seen_at())) or 'nowhere'}",
+                _("ClusterIP seen at: {where}").format(where=", ".join(sorted(tc.clusterip_seen_at())) or _("nowhere")),
             ),
             claim(
                 "Per-packet LB records a SVC entry with the chosen BackendID, and the OUT entry carries RevNAT = the "
@@ -275,8 +278,9 @@ def claims(
                 and (svc.backend_id > 0).all()
                 and len(outgoing) > 0
                 and (outgoing.rev_nat == tc.service_id).all(),
-                f"SVC backend ids {list(svc.backend_id)}, OUT RevNAT {list(outgoing.rev_nat)}, service id "
-                f"{tc.service_id}",
+                _("SVC backend ids {ids}, OUT RevNAT {revnat}, service id {sid}").format(
+                    ids=list(svc.backend_id), revnat=list(outgoing.rev_nat), sid=tc.service_id
+                ),
             ),
         ]
     return out

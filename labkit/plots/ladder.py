@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import _
+
 IDENTITY = ["proto", "ip_id", "seq", "ack", "tcp_flags", "length"]
 """Columns that tell one packet seen at several points. Addresses and ports are left out on
 purpose, so a packet still matches after NAT rewrote them; non-IP packets use the summary."""
@@ -96,7 +98,7 @@ def path_lanes(df: pd.DataFrame, lanes: Sequence[str]) -> set[int]:
 
 
 def _lane_text(lane: str) -> str:
-    target, _, iface = lane.partition(":")
+    target, _sep, iface = lane.partition(":")
     return f"{target}<br>{iface}" if iface else target
 
 
@@ -131,7 +133,12 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None, *, path: Seque
         for j, (lane, y, point, direction, when, summary) in enumerate(
             zip(obs["lane"], ys, obs["point"], obs["direction"], obs["time"], obs["summary"])
         ):
-            text = f"<b>{label}</b> at {point} {direction or ''}<br>+{(when - t0) * 1e3:.3f} ms<br>{summary}"
+            text = (
+                _("{packet} at {point} {direction}").format(
+                    packet=f"<b>{label}</b>", point=point, direction=direction or ""
+                )
+                + f"<br>+{(when - t0) * 1e3:.3f} ms<br>{summary}"
+            )
             if j == 0:
                 fs["x"].append(lane)
                 fs["y"].append(y)
@@ -150,7 +157,9 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None, *, path: Seque
                 continue
             skipped["x"].append(lane)
             skipped["y"].append(float(np.interp(lane, by_lane, [seen[k] for k in by_lane])))
-            skipped["text"].append(f"<b>{label}</b> did not cross {lanes[lane]}")
+            skipped["text"].append(
+                _("{packet} did not cross {point}").format(packet=f"<b>{label}</b>", point=lanes[lane])
+            )
 
     for key, ln in lines.items():
         color = COLORS.get(key, OTHER_COLOR)
@@ -188,7 +197,7 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None, *, path: Seque
             x=skipped["x"],
             y=skipped["y"],
             mode="markers",
-            name="skipped this interface",
+            name=_("skipped this interface"),
             hovertext=skipped["text"],
             hoverinfo="text",
             marker={
@@ -219,7 +228,7 @@ def ladder(packets: pd.DataFrame, lanes: list[str] | None = None, *, path: Seque
         )
     fig.update_layout(
         title={
-            "text": "Who saw which packet",
+            "text": _("Who saw which packet"),
             "x": 0,
             "xref": "paper",
             "y": 1,

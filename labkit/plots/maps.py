@@ -13,19 +13,21 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import N_, _
+
 DIRECTION_COLORS = {"OUT": "#1f77b4", "IN": "#2ca02c", "SVC": "#d62728"}
 
 
 def _empty(title: str, why: str) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
-    fig.update_layout(title=title, xaxis=dict(visible=False), yaxis=dict(visible=False), height=250)
+    fig.add_annotation(text=_(why), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
+    fig.update_layout(title=_(title), xaxis=dict(visible=False), yaxis=dict(visible=False), height=250)
     return fig
 
 
-def ct_plot(ct: pd.DataFrame, title: str = "Conntrack entries") -> go.Figure:
+def ct_plot(ct: pd.DataFrame, title: str = N_("Conntrack entries")) -> go.Figure:
     if ct.empty:
-        return _empty(title, "no conntrack entries (flush, then send some traffic)")
+        return _empty(title, N_("no conntrack entries (flush, then send some traffic)"))
     fig = go.Figure()
     src = ct.src_ip + ":" + ct.src_port.astype(str)
     dst = ct.proto + " " + ct.dst_ip + ":" + ct.dst_port.astype(str)
@@ -57,10 +59,10 @@ def ct_plot(ct: pd.DataFrame, title: str = "Conntrack entries") -> go.Figure:
                 )
             )
     fig.update_layout(
-        title=title,
-        xaxis_title="client (source ip:port)",
-        yaxis_title="server (destination)",
-        legend_title="direction",
+        title=_(title),
+        xaxis_title=_("client (source ip:port)"),
+        yaxis_title=_("server (destination)"),
+        legend_title=_("direction"),
         height=max(300, 40 * dst.nunique() + 150),
     )
     return fig
@@ -85,11 +87,11 @@ def _sankey(title: str, pairs: list[tuple[str, str, str]], why_empty: str) -> go
             ),
         )
     )
-    fig.update_layout(title=title, height=max(300, 45 * len(labels)))
+    fig.update_layout(title=_(title), height=max(300, 45 * len(labels)))
     return fig
 
 
-def lb_sankey(lb: pd.DataFrame, title: str = "Services to backends") -> go.Figure:
+def lb_sankey(lb: pd.DataFrame, title: str = N_("Services to backends")) -> go.Figure:
     rows = lb[lb.slot > 0]
     pairs = [
         (
@@ -99,26 +101,26 @@ def lb_sankey(lb: pd.DataFrame, title: str = "Services to backends") -> go.Figur
         )
         for r in rows.itertuples()
     ]
-    return _sankey(title, pairs, "no service backends")
+    return _sankey(title, pairs, N_("no service backends"))
 
 
-def nat_sankey(nat: pd.DataFrame, title: str = "Source NAT (masquerade)") -> go.Figure:
+def nat_sankey(nat: pd.DataFrame, title: str = N_("Source NAT (masquerade)")) -> go.Figure:
     rows = nat[nat.direction == "OUT"]
     pairs = [
         (f"{r.src_ip}:{r.src_port}", f"{r.xlate_ip}:{r.xlate_port}", f"{r.proto} to {r.dst_ip}:{r.dst_port}")
         for r in rows.itertuples()
     ]
-    return _sankey(title, pairs, "no NAT entries: nothing was masqueraded")
+    return _sankey(title, pairs, N_("no NAT entries: nothing was masqueraded"))
 
 
 LOG_RATIO = 30  # counts this many times apart: a log axis, so the small ones stay visible
 
 
-def metrics_bars(metrics: pd.DataFrame, title: str = "Datapath metrics") -> go.Figure:
+def metrics_bars(metrics: pd.DataFrame, title: str = N_("Datapath metrics")) -> go.Figure:
     """Packets by reason and direction; a log axis when counts differ by orders of magnitude
     (2 drops next to 45 forwarded), and every bar carries its count."""
     if metrics.empty:
-        return _empty(title, "no metrics yet")
+        return _empty(title, N_("no metrics yet"))
     fig = go.Figure()
     for direction in sorted(metrics.direction.unique()):
         rows = metrics[metrics.direction == direction].groupby("reason", as_index=False)[["packets", "bytes"]].sum()
@@ -131,7 +133,9 @@ def metrics_bars(metrics: pd.DataFrame, title: str = "Datapath metrics") -> go.F
                 textposition="outside",
                 cliponaxis=False,
                 hovertext=[
-                    f"{r}, {direction}: {p} packets, {b} bytes"
+                    _("{reason}, {direction}: {packets} packets, {bytes} bytes").format(
+                        reason=r, direction=direction, packets=p, bytes=b
+                    )
                     for r, p, b in zip(rows.reason, rows.packets, rows.bytes)
                 ],
                 hoverinfo="text",
@@ -141,9 +145,9 @@ def metrics_bars(metrics: pd.DataFrame, title: str = "Datapath metrics") -> go.F
     positive = counts[counts > 0]
     log = len(positive) > 1 and positive.max() / positive.min() >= LOG_RATIO
     fig.update_layout(
-        title=title,
+        title=_(title),
         barmode="group",
-        yaxis=dict(title="packets (log scale)" if log else "packets", type="log" if log else "linear"),
+        yaxis=dict(title=_("packets (log scale)") if log else _("packets"), type="log" if log else "linear"),
         height=400,
         margin=dict(t=70),
     )
@@ -156,7 +160,7 @@ def table_figure(df: pd.DataFrame, title: str) -> go.Figure:
             header=dict(values=list(df.columns)), cells=dict(values=[df[c].astype(str).tolist() for c in df.columns])
         )
     )
-    fig.update_layout(title=title, height=min(900, 120 + 28 * max(len(df), 1)))
+    fig.update_layout(title=_(title), height=min(900, 120 + 28 * max(len(df), 1)))
     return fig
 
 

@@ -14,6 +14,7 @@ import textwrap
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import _
 from ..plan import KIND_GATEWAY, KIND_NETWORK
 
 NODE_W, NODE_GAP, POD_H, POD_GAP, HEAD_H, POD_INSET = 3.0, 0.35, 0.95, 0.2, 1.15, 0.1
@@ -96,7 +97,7 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
             hover_text.append(
                 f"{p.namespace}/{p.name}<br>IP {p.ip}, pod MAC {p.pod_mac}<br>"
                 f"{p.lxc}: ifindex {_int(p.lxc_ifindex)}, MAC {p.lxc_mac}<br>"
-                f"route in node: {p.ip}/32 dev {p.lxc}"
+                + _("route in node: {route}").format(route=f"{p.ip}/32 dev {p.lxc}")
             )
     # routes to other nodes' pod CIDRs (autoDirectNodeRoutes): one label per destination node,
     # on its stem from the kind network, naming the nodes that hold the route
@@ -133,7 +134,7 @@ def topology(nodes: pd.DataFrame, pods: pd.DataFrame, routes: pd.DataFrame | Non
     fig.update_xaxes(visible=False, range=[-0.2, width + 0.2])
     fig.update_yaxes(visible=False, range=[-height - 0.2, net_y + 0.8])
     fig.update_layout(
-        title="Lab topology",
+        title=_("Lab topology"),
         plot_bgcolor="white",
         height=int(PX_PER_UNIT * (height + net_y + 1.0)) + 50,
         margin=dict(l=10, r=10, t=40, b=10),

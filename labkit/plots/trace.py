@@ -16,15 +16,17 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..i18n import N_, _
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 SYMBOLS = {"hook": "square", "route": "diamond", "neighbour": "triangle-up", "kept": "star", "dropped": "x"}
 LEGEND = {
-    "hook": "tc hook",
-    "route": "route lookup",
-    "neighbour": "neighbour",
-    "kept": "consumed / to the app",
-    "dropped": "dropped",
-    "kernel": "kernel event",
+    "hook": N_("tc hook"),
+    "route": N_("route lookup"),
+    "neighbour": N_("neighbour"),
+    "kept": N_("consumed / to the app"),
+    "dropped": N_("dropped"),
+    "kernel": N_("kernel event"),
 }
 SYMBOLS["kernel"] = "circle"
 BAND = "rgba(120, 120, 120, 0.08)"
@@ -66,7 +68,7 @@ def timeline(
     trace: pd.DataFrame,
     packets: Sequence[int] | None = None,
     lanes: Sequence[str] | None = None,
-    title: str = "The packets' way through the kernel",
+    title: str = N_("The packets' way through the kernel"),
 ) -> go.Figure:
     """A plotly timeline of ``trace`` (TRACE rows); ``packets`` picks packet numbers (all
     if None); ``lanes`` orders the interfaces (``netns:interface``) and adds the ones no
@@ -115,7 +117,7 @@ def timeline(
                 x=[None],
                 y=[None],
                 mode="markers",
-                name=LEGEND[cat],
+                name=_(LEGEND[cat]),
                 marker={"symbol": symbol, "size": 9, "color": "#d62728" if cat == "dropped" else "#888"},
             )
         )
@@ -126,8 +128,8 @@ def timeline(
                 x=[0.0] * len(empty),
                 y=[y[lane] for lane in empty],
                 mode="markers+text",
-                name="not crossed",
-                text=["not crossed"] * len(empty),
+                name=_("not crossed"),
+                text=[_("not crossed")] * len(empty),
                 textposition="middle right",
                 marker={
                     "symbol": "x-thin-open",
@@ -139,9 +141,9 @@ def timeline(
             )
         )
     fig.update_layout(
-        title=title,
+        title=_(title),
         height=max(400, 220 + 46 * len(order)),
-        xaxis={"title": "microseconds since the packet's first event", "zeroline": False},
+        xaxis={"title": _("microseconds since the packet's first event"), "zeroline": False},
         yaxis={
             "tickmode": "array",
             "tickvals": list(range(len(order))),
@@ -165,13 +167,13 @@ def _label(r: pd.Series) -> str:
     if cat == "hook":
         return str(r["hook"]).split(",")[0]
     if cat == "route":
-        return "route"
+        return _("route")
     if cat == "neighbour":
-        return "neighbour"
+        return _("neighbour")
     if cat == "dropped":
-        return f"dropped: {r['drop_reason']}" if r["drop_reason"] else "dropped"
+        return _("dropped: {reason}").format(reason=r["drop_reason"]) if r["drop_reason"] else _("dropped")
     if cat == "kept":
-        return "consumed" if r["free"] == "consumed" else "to the app"
+        return _("consumed") if r["free"] == "consumed" else _("to the app")
     return ""
 
 
@@ -186,15 +188,15 @@ def _alternate(texts: list[str]) -> list[str]:
 
 def _hover(r: pd.Series) -> str:
     lines = [
-        f"<b>{r['event']}</b>  +{r['us']:.1f} µs (at {r['since']:.3f} ms)",
+        f"<b>{r['event']}</b>  +{r['us']:.1f} µs " + _("(at {ms} ms)").format(ms=f"{r['since']:.3f}"),
         f"{r['netns']} {r['interface']}  {r['tuple']} {r['tcp_flags']}",
     ]
     if r["hook"]:
-        lines.append(f"{r['hook']}: {r['verdict'] or '(no datapath event)'}")
+        lines.append(f"{r['hook']}: {r['verdict'] or _('(no datapath event)')}")
     if r["free"]:
         lines.append(f"{r['free']} {r['drop_reason']}".strip())
     elif r["drop_reason"]:
-        lines.append(f"reason {r['drop_reason']}")
+        lines.append(_("reason {reason}").format(reason=r["drop_reason"]))
     if r["detail"]:
         lines.append(r["detail"])
     lines.append(f"skb {r['skb']}  cpu {r['cpu']}  {r['process']}")

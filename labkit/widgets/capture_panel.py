@@ -23,6 +23,7 @@ from IPython.display import HTML, display
 from .. import paths
 from ..capture.lines import clock_text
 from ..errors import LabError
+from ..i18n import _
 from ..lab import Lab, connect
 from ..plots.ladder import ladder, packet_label
 from ..plots.render import output_of
@@ -41,15 +42,25 @@ def presets(lab: Lab, source: str) -> list[tuple[str, str]]:
     same = web[web.node == src.node]
     other = web[web.node != src.node]
     if len(same):
-        out.append((f"curl a pod on the same node ({same.iloc[0]['name']})", f"curl -s http://{same.iloc[0]['ip']}"))
+        out.append(
+            (
+                _("curl a pod on the same node ({pod})").format(pod=same.iloc[0]["name"]),
+                f"curl -s http://{same.iloc[0]['ip']}",
+            )
+        )
     for svc in lab.services.itertuples():
         if svc.protocol != "TCP" or svc.namespace != src.namespace:
             continue  # the blog's service, in the client's namespace
         port = "" if svc.port == 80 else f":{svc.port}"
-        out.append((f"curl the service {svc.name}", f"curl -s http://{svc.name}{port}"))
-        out.append((f"curl the ClusterIP of {svc.name}", f"curl -s http://{svc.cluster_ip}{port}"))
+        out.append((_("curl the service {name}").format(name=svc.name), f"curl -s http://{svc.name}{port}"))
+        out.append((_("curl the ClusterIP of {name}").format(name=svc.name), f"curl -s http://{svc.cluster_ip}{port}"))
     if len(other):
-        out.append((f"curl a pod on another node ({other.iloc[0]['name']})", f"curl -s http://{other.iloc[0]['ip']}"))
+        out.append(
+            (
+                _("curl a pod on another node ({pod})").format(pod=other.iloc[0]["name"]),
+                f"curl -s http://{other.iloc[0]['ip']}",
+            )
+        )
     return out
 
 
@@ -86,19 +97,18 @@ class CapturePanel:
         self.result: subprocess.CompletedProcess[str] | None = None
         self.static = exporting()
         lab_names = [lab.name] + [n for n in (labs() if labs else lab.companions()) if n != lab.name]
-        self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description="lab")
-        self.source = w.Dropdown(description="from pod")
-        self.points = w.SelectMultiple(description="capture on", rows=8, layout=w.Layout(width="560px"))
-        self.points_hint = w.HTML(
-            "<span class='lk-note'>Ctrl-click (⌘-click on a Mac) or Shift-click to pick several interfaces</span>"
-        )
+        self.lab_picker = w.Dropdown(options=lab_names, value=lab.name, description=_("lab"))
+        self.source = w.Dropdown(description=_("from pod"))
+        self.points = w.SelectMultiple(description=_("capture on"), rows=8, layout=w.Layout(width="560px"))
+        pick = _("Ctrl-click (⌘-click on a Mac) or Shift-click to pick several interfaces")
+        self.points_hint = w.HTML(f"<span class='lk-note'>{pick}</span>")
         self.command = w.Combobox(
-            description="command",
+            description=_("command"),
             placeholder="curl -s http://webpod",
             ensure_option=False,
             layout=w.Layout(width="560px"),
         )
-        self.run_button = w.Button(description="Run", button_style="primary", icon="play", disabled=self.static)
+        self.run_button = w.Button(description=_("Run"), button_style="primary", icon="play", disabled=self.static)
         self.status = w.HTML()
         self.progress = w.IntProgress(min=0, max=3, layout=w.Layout(width="200px", visibility="hidden"))
         self.counts = w.HTML()
@@ -126,8 +136,11 @@ class CapturePanel:
         if self.static:
             self.run()
             self.note.value = static_note(
-                f"<code>{html.escape(self.command.value)}</code> in {self.source.value}, captured on "
-                f"{len(self.points.value)} interfaces"
+                _("{command} in {pod}, captured on {n} interfaces").format(
+                    command=f"<code>{html.escape(self.command.value)}</code>",
+                    pod=self.source.value,
+                    n=len(self.points.value),
+                )
             )
             self.run_button.disabled = True
 
@@ -183,9 +196,9 @@ class CapturePanel:
         try:
             argv = shlex.split(self.command.value or "")
             if not argv:
-                raise LabError("type a command, e.g. curl -s http://webpod")
+                raise LabError(_("type a command, e.g. curl -s http://webpod"))
             if not self.points.value:
-                raise LabError("pick at least one interface to capture on")
+                raise LabError(_("pick at least one interface to capture on"))
             self.progress.value = 1
             run = self.lab.run_captured(self.source.value, argv, list(self.points.value), seconds=self.seconds)
             self.result = run.result
@@ -194,9 +207,8 @@ class CapturePanel:
             self._show(list(self.points.value))
             self.progress.value = 3
             code = run.result.returncode
-            self.status.value = (
-                f"<b>{html.escape(shlex.join(argv))}</b> in {self.source.value}: exit {code}, "
-                f"{len(self.packets)} packets captured"
+            self.status.value = _("{command} in {pod}: exit {code}, {n} packets captured").format(
+                command=f"<b>{html.escape(shlex.join(argv))}</b>", pod=self.source.value, code=code, n=len(self.packets)
             )
         except LabError as e:
             self._error(e)
@@ -210,7 +222,8 @@ class CapturePanel:
         self.counts.value = (
             "<table>"
             + "".join(
-                f"<tr><td style='padding-right:1em'>{p}</td><td><b>{n}</b> packets</td></tr>" for p, n in counts.items()
+                f"<tr><td style='padding-right:1em'>{p}</td><td>{_('{n} packets').format(n=f'<b>{n}</b>')}</td></tr>"
+                for p, n in counts.items()
             )
             + "</table>"
         )
@@ -221,7 +234,7 @@ class CapturePanel:
             out.append_display_data(
                 HTML(f"<div class='lk-scroll'>{rows.to_html(index=False)}</div>")
                 if len(rows)
-                else HTML("<i>no packets here</i>")
+                else HTML(f"<i>{_('no packets here')}</i>")
             )
             children.append(out)
         self.tabs.children = children

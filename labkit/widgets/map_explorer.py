@@ -16,6 +16,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from ..errors import LabError
+from ..i18n import _
 from ..plots.maps import PLOTTED, plot_map
 from ..plots.render import output_of
 from .static import STYLE, exporting, static_note
@@ -58,12 +59,14 @@ class MapExplorer:
         self.table = None
         self.figure = None
         self.static = exporting()
-        self.node = w.Dropdown(description="node")
-        self.map = w.Dropdown(options=MAPS, value=map, description="map")
-        self.refresh_button = w.Button(description="Refresh", icon="refresh", disabled=self.static)
-        self.flush_button = w.Button(description="Flush", icon="trash", button_style="warning", disabled=self.static)
-        self.confirm_button = w.Button(description="Yes, flush", button_style="danger", layout=w.Layout(display="none"))
-        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(display="none"))
+        self.node = w.Dropdown(description=_("node"))
+        self.map = w.Dropdown(options=MAPS, value=map, description=_("map"))
+        self.refresh_button = w.Button(description=_("Refresh"), icon="refresh", disabled=self.static)
+        self.flush_button = w.Button(description=_("Flush"), icon="trash", button_style="warning", disabled=self.static)
+        self.confirm_button = w.Button(
+            description=_("Yes, flush"), button_style="danger", layout=w.Layout(display="none")
+        )
+        self.cancel_button = w.Button(description=_("Cancel"), layout=w.Layout(display="none"))
         self.status = w.HTML()
         self.note = w.HTML()
         self.out_table = w.Output()
@@ -112,14 +115,16 @@ class MapExplorer:
     def refresh(self) -> None:
         self._confirming(False)
         if not self.node.value:
-            self._error(LabError("no node to read: is the lab up? (labkit up, then labkit apply cluster/manifests)"))
+            self._error(LabError(_("no node to read: is the lab up? (labkit up, then labkit apply cluster/manifests)")))
             return
         try:
             self.table = table = getattr(self.lab.maps(self.node.value), self.map.value)()
         except LabError as e:
             self._error(e)
             return
-        self.status.value = f"<b>{self.map.value}</b> on {self.node.value}: {len(table)} entries"
+        self.status.value = _("{map} on {node}: {n} entries").format(
+            map=f"<b>{self.map.value}</b>", node=self.node.value, n=len(table)
+        )
         # outputs are set directly (not `with out:`), so the panel works outside a kernel too
         self.out_table.outputs = ()
         self.out_table.append_display_data(HTML(table_html(self.map.value, table)))
@@ -143,18 +148,29 @@ class MapExplorer:
             if name in PLOTTED:
                 out.outputs = (output_of(plot_map(name, table)),)
             out.append_display_data(HTML(table_html(name, table)))
-            children += [w.HTML(f"<h4 class='lk-map'>{name} ({len(table)} entries)</h4>"), out]
+            head = _("{map} ({n} entries)").format(map=name, n=len(table))
+            children += [w.HTML(f"<h4 class='lk-map'>{head}</h4>"), out]
         self.recorded.children = children
         self.recorded.layout.display = ""
-        self.note.value = static_note(f"the BPF maps of {html.escape(str(node))}: {', '.join(MAPS)}")
+        self.note.value = static_note(
+            _("the BPF maps of {node}: {maps}").format(node=html.escape(str(node)), maps=", ".join(MAPS))
+        )
         for control in (self.node, self.map):
             control.disabled = True
 
     def _ask(self) -> None:
         if self.map.value not in FLUSHABLE:
-            self._error(LabError(f"the {self.map.value} map cannot be flushed (only {', '.join(FLUSHABLE)})"))
+            self._error(
+                LabError(
+                    _("the {map} map cannot be flushed (only {maps})").format(
+                        map=self.map.value, maps=", ".join(FLUSHABLE)
+                    )
+                )
+            )
             return
-        self.status.value = f"Flush <b>{self.map.value}</b> on {self.node.value}? Every entry will be removed."
+        self.status.value = _("Flush {map} on {node}? Every entry will be removed.").format(
+            map=f"<b>{self.map.value}</b>", node=self.node.value
+        )
         self._confirming(True)
 
     def flush(self) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from ..i18n import _
+
 EXPORT_ENV = "LABKIT_EXPORT"
 
 STYLE = """<style>
@@ -27,7 +29,8 @@ def exporting() -> bool:
 
 
 def static_note(what: str) -> str:
-    return (
-        f"<div class='lk-note'>📄 Recorded when this page was made: {what}. The buttons need a live lab: "
-        "run <code>make lab</code> and open this notebook in JupyterLab.</div>"
-    )
+    text = _(
+        "Recorded when this page was made: {what}. The buttons need a live lab: run {make_lab} and open this "
+        "notebook in JupyterLab."
+    ).format(what=what, make_lab="<code>make lab</code>")
+    return f"<div class='lk-note'>📄 {text}</div>"
