@@ -145,13 +145,16 @@ def _browser_session(url: str, box: dict) -> None:
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_timeout(1000)
             page.wait_for_function(  # the whole lesson, with its kernel-routing companion lab: minutes
+                # queued and running cells show [*]; none left: done, or Run All stopped at an error
                 "(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
-                " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); })()",
+                " return p.length > 0 && !p.some(e => e.textContent.includes('*')); })()",
                 timeout=600000,
             )
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             box["errors"] = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
             box["cells"] = page.locator(".jp-CodeCell").count()
+            prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt")
+            box["not_run"] = [i for i in range(prompts.count()) if not re.search(r"\[\d+\]", prompts.nth(i).inner_text())]
     except BaseException as e:  # reported by the main thread
         box["exception"] = e
 
@@ -177,7 +180,7 @@ def test_a_class_of_three(classroom):
     failed = [(r["code"][:60], [o.get("evalue") for o in r["outputs"] if o.get("type") == "error"]) for r in results]
     assert all(r["status"] == "ok" for r in results), [f for f, r in zip(failed, results) if r["status"] != "ok"]
     assert "interfaces that saw the SYN</b>: right." in "".join(_outputs_text(r) for r in results)
-    assert browser["errors"] == [] and browser["cells"] >= 10
+    assert browser["errors"] == [] and browser["not_run"] == [] and browser["cells"] >= 10
 
     # neither student's server is root; each runs as its student
     servers = subprocess.run(["ps", "-eo", "user=,args="], capture_output=True, text=True).stdout.splitlines()

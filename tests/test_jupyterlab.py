@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def jupyterlab(tmp_path, request):
             pytest.fail("no JupyterLab URL within 3 minutes")
         noise = [x for x in lines if x.startswith("[")]
         assert noise == [], f"log lines around the URL: {noise[:3]}"
+        # keep reading what the server prints: a full pipe would block it (and its Ctrl-C)
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
         yield f"http://127.0.0.1:{m.group(1)}", m.group(2)
     finally:
         proc.terminate()  # the script stops its JupyterLab (as on Ctrl-C)
