@@ -154,7 +154,8 @@ def _browser_session(url: str, box: dict) -> None:
             box["errors"] = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
             box["cells"] = page.locator(".jp-CodeCell").count()
             prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt")
-            box["not_run"] = [i for i in range(prompts.count()) if not re.search(r"\[\d+\]", prompts.nth(i).inner_text())]
+            texts = [prompts.nth(i).inner_text() for i in range(prompts.count())]
+            box["not_run"] = [i for i, t in enumerate(texts) if not re.search(r"\[\d+\]", t)]
     except BaseException as e:  # reported by the main thread
         box["exception"] = e
 
