@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,23 +76,31 @@ def update(notebook: Path, lang: str, labs: Path = LABS) -> Path:
     """Bring ``notebook``'s catalog in ``lang`` up to its English cells: new cells empty,
     changed cells fuzzy (the old translation kept to start from), removed cells obsolete."""
     import nbformat
-    from babel.messages.catalog import Catalog
 
     _check_lang(lang)
     nb = nbformat.read(notebook, as_version=4)
     path = catalog_path(notebook, lang, labs)
+    header = f"# The {lang} edition of labs/{notebook.name}: an entry per Markdown cell."
+    sync_catalog(path, lang, header, ((text, []) for text in markdown_cells(nb)))
+    return path
+
+
+def sync_catalog(path: Path, lang: str, header: str, entries: Iterable[tuple[str, list[tuple[str, None]]]]) -> None:
+    """Merge ``entries`` (English text, where it is) into the catalog at ``path``: new ones
+    empty, changed ones fuzzy with the old translation, gone ones obsolete."""
+    from babel.messages.catalog import Catalog
+
     catalog = read_catalog(path)
     # the catalog's own dates are kept: an update that changes no text changes no file
     template = Catalog(locale=lang, project="labkit", fuzzy=False, creation_date=catalog.creation_date)
-    for text in markdown_cells(nb):
-        template.add(text)
+    for text, locations in entries:
+        template.add(text, locations=locations)  # type: ignore[arg-type]  # babel takes None for "no line"
     catalog.locale = lang
     catalog.project = "labkit"
-    catalog.header_comment = f"# The {lang} edition of labs/{notebook.name}: an entry per Markdown cell."
+    catalog.header_comment = header
     catalog.update(template, no_fuzzy_matching=False)
     catalog.fuzzy = False
     write_catalog(catalog, path)
-    return path
 
 
 def translations(notebook: Path, lang: str, labs: Path = LABS) -> dict[str, str]:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import i18n
-from .editions import LABS, read_catalog, write_catalog
+from .editions import LABS, read_catalog, sync_catalog
 from .errors import LabError
 
 PACKAGE = Path(__file__).resolve().parent
@@ -91,23 +91,16 @@ def messages(package: Path = PACKAGE, labs: Path = LABS) -> dict[str, list[str]]
 def update(lang: str, package: Path = PACKAGE, labs: Path = LABS) -> Path:
     """Bring the ``lang`` catalog up to the code: new messages empty, changed ones fuzzy
     (the old translation kept to start from), removed ones obsolete."""
-    from babel.messages.catalog import Catalog
-
     if lang not in i18n.LANGUAGES or lang == "en":
         raise LabError(f"no {lang!r} translation: the catalogs are {', '.join(i18n.LANGUAGES[1:])}")
     path = i18n.catalog_path(lang, package / "locale")
-    catalog = read_catalog(path)
-    template = Catalog(locale=lang, project="labkit", fuzzy=False, creation_date=catalog.creation_date)
-    for text, where in messages(package, labs).items():
-        # files only, no line numbers: an edit elsewhere in a module changes nothing in the catalog
-        files = dict.fromkeys(w.rsplit(":", 1)[0] for w in where)
-        template.add(text, locations=[(f, None) for f in files])  # type: ignore[misc]
-    catalog.locale = lang
-    catalog.project = "labkit"
-    catalog.header_comment = f"# What labkit shows a learner, in {lang}: msgid = the English text in the code."
-    catalog.update(template, no_fuzzy_matching=False)
-    catalog.fuzzy = False
-    write_catalog(catalog, path)
+    # files only, no line numbers: an edit elsewhere in a module changes nothing in the catalog
+    entries = (
+        (text, [(f, None) for f in dict.fromkeys(w.rsplit(":", 1)[0] for w in where)])
+        for text, where in messages(package, labs).items()
+    )
+    header = f"# What labkit shows a learner, in {lang}: msgid = the English text in the code."
+    sync_catalog(path, lang, header, entries)
     return path
 
 

@@ -10,7 +10,10 @@ nothing. The Linux accounts are kept (made once, reused by later runs).
 
 from __future__ import annotations
 
+import contextlib
+import pwd
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -53,6 +56,9 @@ def classroom(tmp_path_factory):
         pytest.fail("a classroom is already up on this machine; the class test needs it to itself")
     class_list = tmp_path_factory.mktemp("class") / "class.txt"
     class_list.write_text(f"# the test's class\n{TEACHER} instructor\n{REST}\n{BROWSER}\n")
+    for name in (TEACHER, REST, BROWSER):  # this test's own accounts: their lessons as the kit has them now
+        with contextlib.suppress(KeyError):
+            shutil.rmtree(Path(pwd.getpwnam(name).pw_dir) / "labs", ignore_errors=True)
     port = _free_base()
     room, url = session.up(class_list, port=port)
     try:

@@ -4,6 +4,7 @@ wire format, limits, progress, the instructor's page, the hub's settings, the CL
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -329,12 +330,21 @@ def test_the_hub_config_wires_the_class(monkeypatch, tmp_path):
 
 
 def test_students_get_their_own_copy_of_the_labs(tmp_path):
+    kit = tmp_path / "kit"
+    shutil.copytree(ROOT / "labs", kit, ignore=shutil.ignore_patterns("locale"))
     acct = roster.Account("me", os.getuid(), os.getgid(), str(tmp_path))
-    dest = hub.copy_labs(ROOT / "labs", acct)
-    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in (ROOT / "labs").glob("*.ipynb"))
+    dest = hub.copy_labs(kit, acct)
+    assert sorted(p.name for p in dest.glob("*.ipynb")) == sorted(p.name for p in kit.glob("*.ipynb"))
+    assert (dest / "ko" / "02-same-node.ipynb").exists() and (dest / "ko" / "glossary.md").exists()
     (dest / "02-same-node.ipynb").write_text("mine")
-    hub.copy_labs(ROOT / "labs", acct)  # kept: a student's work is never overwritten
-    assert (dest / "02-same-node.ipynb").read_text() == "mine"
+    (kit / "02-same-node.ipynb").write_text("the kit, updated")
+    (kit / "03-service.ipynb").write_text("the kit, updated")
+    hub.copy_labs(kit, acct)
+    assert (dest / "02-same-node.ipynb").read_text() == "mine"  # a student's work is never overwritten
+    assert (dest / "03-service.ipynb").read_text() == "the kit, updated"  # untouched: brought up to date
+    (dest / "03-service.ipynb").unlink()
+    hub.copy_labs(kit, acct)
+    assert (dest / "03-service.ipynb").exists()  # a lesson deleted by mistake comes back
 
 
 def _labkit(*args: str) -> subprocess.CompletedProcess[str]:

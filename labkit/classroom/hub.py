@@ -115,15 +115,50 @@ def student_env() -> dict[str, str]:
     return {"PYTHONPATH": str(KIT), "LABKIT_PYTHON": str(KIT / ".venv" / "bin" / "python")}
 
 
+COPIED = ".labkit-copied.json"  # in ~/labs: what the kit last copied, by file, as sha256
+
+
+def _lesson_files(labs: Path) -> list[Path]:
+    """What a student gets: the notebooks, the Korean edition and its glossary (relative)."""
+    found = [*labs.glob("*.ipynb"), *labs.glob("ko/*.ipynb"), *labs.glob("ko/*.md")]
+    return sorted(p.relative_to(labs) for p in found)
+
+
 def copy_labs(labs: Path, account: roster.Account) -> Path:
-    """The student's own copy of the notebooks, in ~/labs (kept if already there)."""
+    """The student's own copy of the lessons, in ~/labs. A file the student has changed is
+    never overwritten; one they have not is brought up to the kit's version (a kit updated
+    between two classes would otherwise leave them a lesson calling what no longer exists)."""
+    import hashlib
+    import json
+
+    def sha(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
     dest = Path(account.home) / "labs"
+    record = dest / COPIED
+    try:
+        copied: dict[str, str] = json.loads(record.read_text()) if record.exists() else {}
+    except (OSError, ValueError):
+        copied = {}
+    made: list[Path] = []
     if not dest.exists():
         dest.mkdir(mode=0o700)
-        for nb in sorted(labs.glob("*.ipynb")):
-            shutil.copy2(nb, dest / nb.name)
-        for p in [dest, *dest.iterdir()]:
-            os.chown(p, account.uid, account.gid)
+        made.append(dest)
+    for rel in _lesson_files(labs):
+        src, dst = labs / rel, dest / rel
+        if dst.exists() and copied.get(str(rel)) != sha(dst):
+            continue  # the student's own work (or a file the kit never copied): theirs
+        if dst.exists() and sha(dst) == sha(src):
+            continue
+        if not dst.parent.exists():
+            dst.parent.mkdir(mode=0o700)
+            made.append(dst.parent)
+        shutil.copy2(src, dst)
+        copied[str(rel)] = sha(dst)
+        made.append(dst)
+    record.write_text(json.dumps(copied, indent=1, sort_keys=True))
+    for p in [*made, record]:
+        os.chown(p, account.uid, account.gid)
     return dest
 
 
