@@ -151,9 +151,13 @@ def _browser_session(url: str, box: dict) -> None:
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_timeout(1000)
             page.wait_for_function(  # the whole lesson, with its kernel-routing companion lab: minutes
-                # queued and running cells show [*]; none left: done, or Run All stopped at an error
+                # queued and running cells show [*]; none left and every cell numbered: done;
+                # none left and an error shown: Run All stopped there (reported below)
                 "(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
-                " return p.length > 0 && !p.some(e => e.textContent.includes('*')); })()",
+                " if (p.length === 0 || p.some(e => e.textContent.includes('*'))) return false;"
+                " return p.every(e => /\\[\\d+\\]/.test(e.textContent))"
+                '  || document.querySelector(\'.jp-OutputArea-output [data-mime-type*="error"],'
+                ' .jp-OutputArea-output[data-mime-type*="stderr"]\') !== null; })()',
                 timeout=600000,
             )
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
