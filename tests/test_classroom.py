@@ -156,15 +156,16 @@ def _browser_session(url: str, box: dict) -> None:
                 "(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
                 " if (p.length === 0 || p.some(e => e.textContent.includes('*'))) return false;"
                 " return p.every(e => /\\[\\d+\\]/.test(e.textContent))"
-                '  || document.querySelector(\'.jp-OutputArea-output [data-mime-type*="error"],'
-                ' .jp-OutputArea-output[data-mime-type*="stderr"]\') !== null; })()',
+                " || document.querySelector('.jp-OutputArea-output[data-mime-type$=\"stderr\"]') !== null; })()",
                 timeout=600000,
             )
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             box["errors"] = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
             box["cells"] = page.locator(".jp-CodeCell").count()
-            prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt")
-            texts = [prompts.nth(i).inner_text() for i in range(prompts.count())]
+            # textContent: a cell scrolled out of view has no rendered text (inner_text is empty)
+            texts = page.evaluate(
+                "[...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent)"
+            )
             box["not_run"] = [i for i, t in enumerate(texts) if not re.search(r"\[\d+\]", t)]
     except BaseException as e:  # reported by the main thread
         box["exception"] = e
