@@ -41,6 +41,11 @@ def _check(lang: str) -> str:
     return code
 
 
+def check_language(lang: str) -> str:
+    """``lang`` as labkit names it ("ko", "en"); a LabError for a language labkit lacks."""
+    return _check(lang)
+
+
 def use(lang: str | None = None) -> str:
     """Choose the language (None: ``$LABKIT_LANG``, else English); returns the one chosen."""
     global _chosen

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit import i18n
 from labkit.classroom import hub as hubmod
 from labkit.classroom import progress, session
 from labkit.embedded.names import existing_labs
@@ -60,7 +61,7 @@ def classroom(tmp_path_factory):
         with contextlib.suppress(KeyError):
             shutil.rmtree(Path(pwd.getpwnam(name).pw_dir) / "labs", ignore_errors=True)
     port = _free_base()
-    room, url = session.up(class_list, port=port)
+    room, url = session.up(class_list, port=port, lang="ko")  # a Korean class: the blog's first readers
     try:
         yield room, url
     finally:
@@ -132,7 +133,8 @@ def _outputs_text(result: dict) -> str:
 
 
 def _browser_session(url: str, box: dict) -> None:
-    """The second student: log in (choosing a password), JupyterLab, lesson 02, run all."""
+    """The second student: log in (choosing a password), JupyterLab (in Korean, the class's
+    language), the Korean lesson 02, run all."""
     try:
         with offline_page(allow=(url,)) as (page, seen):
             page.set_default_timeout(180000)
@@ -141,7 +143,12 @@ def _browser_session(url: str, box: dict) -> None:
             page.fill("input[name=password]", PASSWORD)
             page.click("input[type=submit], button[type=submit]")
             page.wait_for_url(f"**/user/{BROWSER}/**")
-            page.goto(f"{url}/user/{BROWSER}/lab/tree/02-same-node.ipynb")
+            page.wait_for_selector("#jp-top-panel .lm-MenuBar-itemLabel")
+            box["menus"] = page.locator("#jp-top-panel .lm-MenuBar-itemLabel").all_inner_texts()
+            box["landed"] = page.url
+            page.evaluate("window.jupyterapp.commands.execute('application:close-all')")  # one notebook open
+            page.wait_for_timeout(1000)
+            page.goto(f"{url}/user/{BROWSER}/lab/tree/ko/02-same-node.ipynb")
             page.wait_for_function(
                 "window.jupyterapp && window.jupyterapp.shell.currentWidget "
                 "&& window.jupyterapp.shell.currentWidget.sessionContext "
@@ -153,7 +160,8 @@ def _browser_session(url: str, box: dict) -> None:
             page.wait_for_function(  # the whole lesson, with its kernel-routing companion lab: minutes
                 # queued and running cells show [*]; none left and every cell numbered: done;
                 # none left and an error shown: Run All stopped there (reported below)
-                "(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
+                "(() => { const nb = window.jupyterapp.shell.currentWidget.node;"
+                " const p = [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
                 " if (p.length === 0 || p.some(e => e.textContent.includes('*'))) return false;"
                 " return p.every(e => /\\[\\d+\\]/.test(e.textContent))"
                 " || document.querySelector('.jp-OutputArea-output[data-mime-type$=\"stderr\"]') !== null; })()",
@@ -164,7 +172,8 @@ def _browser_session(url: str, box: dict) -> None:
             box["cells"] = page.locator(".jp-CodeCell").count()
             # textContent: a cell scrolled out of view has no rendered text (inner_text is empty)
             texts = page.evaluate(
-                "[...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent)"
+                "[...window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                ".map(e => e.textContent)"
             )
             box["not_run"] = [i for i, t in enumerate(texts) if not re.search(r"\[\d+\]", t)]
     except BaseException as e:  # reported by the main thread
@@ -191,7 +200,17 @@ def test_a_class_of_three(classroom):
 
     failed = [(r["code"][:60], [o.get("evalue") for o in r["outputs"] if o.get("type") == "error"]) for r in results]
     assert all(r["status"] == "ok" for r in results), [f for f, r in zip(failed, results) if r["status"] != "ok"]
-    assert "interfaces that saw the SYN</b>: right." in "".join(_outputs_text(r) for r in results)
+    # the kernels speak the class's language: the English cells' check, in Korean
+    i18n.use("ko")
+    try:
+        question = i18n._("interfaces that saw the SYN")
+        right = i18n._("{question}: right. The lab shows {expected}.").split("{expected}")[0]
+    finally:
+        i18n.use(None)
+    assert question != "interfaces that saw the SYN"
+    assert "✅ " + right.format(question=f"<b>{question}</b>") in "".join(_outputs_text(r) for r in results)
+    assert "파일" in browser["menus"] and "File" not in browser["menus"], browser["menus"]
+    assert browser["landed"].split("?")[0].endswith("/lab/tree/ko/01-install.ipynb"), browser["landed"]
     assert browser["errors"] == [] and browser["not_run"] == [] and browser["cells"] >= 10
 
     # neither student's server is root; each runs as its student

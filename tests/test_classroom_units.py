@@ -3,6 +3,7 @@ wire format, limits, progress, the instructor's page, the hub's settings, the CL
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.classroom import client, hub, instructor, limits, progress, protocol, roster, userns
+from labkit.classroom import client, hub, instructor, limits, progress, protocol, roster, session, userns
 from labkit.classroom.broker import Broker, Caller, _shorten
 from labkit.classroom.client import BrokerBackend
 from labkit.classroom.limits import Cage, Limits
@@ -25,13 +26,13 @@ from labkit.tables import CHECKS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def room(**kw) -> roster.Classroom:
+def room(lang: str = "en", **kw) -> roster.Classroom:
     accounts = [
         roster.Account("alice", 5001, 5001, "/home/alice"),
         roster.Account("bob", 5002, 5002, "/home/bob"),
         roster.Account("teach", 5003, 5003, "/home/teach", instructor=True),
     ]
-    return roster.Classroom(accounts, Limits(**kw), repo=str(ROOT))
+    return roster.Classroom(accounts, Limits(**kw), repo=str(ROOT), lang=lang)
 
 
 # ---------------------------------------------------------------- class lists and names
@@ -345,6 +346,38 @@ def test_students_get_their_own_copy_of_the_labs(tmp_path):
     (dest / "03-service.ipynb").unlink()
     hub.copy_labs(kit, acct)
     assert (dest / "03-service.ipynb").exists()  # a lesson deleted by mistake comes back
+
+
+def test_a_korean_class_lands_on_the_korean_edition_with_jupyterlab_in_korean(monkeypatch, tmp_path):
+    from traitlets.config import Config
+
+    monkeypatch.setattr(hub, "HUB_DIR", tmp_path)
+    assert roster.Classroom.from_json(room("ko").to_json()).lang == "ko"
+    assert hub.settings(room())["default_url"] == "/lab"
+    monkeypatch.setattr(roster, "load", lambda *a: room("ko"))
+    cfg = Config()
+    exec(compile(hub.CONFIG.read_text(), str(hub.CONFIG), "exec"), {"get_config": lambda: cfg})
+    assert cfg.Spawner.default_url == "/lab/tree/ko/01-install.ipynb" and (ROOT / "labs/ko/01-install.ipynb").exists()
+    assert cfg.Spawner.environment["LABKIT_LANG"] == "ko"  # the kernels speak Korean too
+
+    acct = roster.Account("me", os.getuid(), os.getgid(), str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    path = hub.interface_language(acct, "ko")
+    assert path is not None and json.loads(path.read_text()) == {"locale": "ko_KR"}
+    assert path.is_relative_to(tmp_path / "home" / ".jupyter")
+    path.write_text('{"locale": "en"}')  # the student chose English in Settings > Language
+    hub.interface_language(acct, "ko")
+    assert json.loads(path.read_text()) == {"locale": "en"}
+    assert hub.interface_language(acct, "en") is None  # English: JupyterLab's own default
+
+
+def test_a_class_in_a_language_labkit_lacks_is_refused_before_anything_changes(tmp_path):
+    class_list = tmp_path / "class.txt"
+    class_list.write_text("alice\n")
+    before = session.running()
+    r = _labkit("classroom", "up", "--class", str(class_list), "--lang", "fr")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'fr'" in r.stderr and "ko" in r.stderr, r.stderr
+    assert session.running() == before
 
 
 def _labkit(*args: str) -> subprocess.CompletedProcess[str]:

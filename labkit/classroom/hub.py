@@ -12,6 +12,7 @@ servers are culled by ``jupyterhub-idle-culler``. Everything lives in
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExitStatus, LabError
+from ..labsettings import LOCALES, TRANSLATION
 from . import roster
 from .limits import Cage
 from .protocol import CLASSROOM_ROOT
@@ -79,6 +81,9 @@ def settings(classroom: roster.Classroom) -> dict[str, Any]:
         "path": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "api_token": api_token(),
         "idle_timeout": IDLE_TIMEOUT,
+        "lang": classroom.lang,
+        # where a student lands: JupyterLab, or the first lesson of a translated edition
+        "default_url": "/lab" if classroom.lang == "en" else f"/lab/tree/{classroom.lang}/01-install.ipynb",
         "memory_mb": classroom.limits.memory_mb,
         "cpus": classroom.limits.cpus,
     }
@@ -162,6 +167,24 @@ def copy_labs(labs: Path, account: roster.Account) -> Path:
     return dest
 
 
+def interface_language(account: roster.Account, lang: str) -> Path | None:
+    """JupyterLab's interface in the class's language for a student who has not chosen one
+    (their own choice, in JupyterLab's Settings > Language, is kept)."""
+    locale = LOCALES.get(lang)
+    if locale is None:
+        return None
+    path = Path(account.home) / ".jupyter" / "lab" / "user-settings" / TRANSLATION
+    if path.exists():
+        return path
+    home = Path(account.home)
+    made = [p for p in reversed(path.parents) if home in p.parents and not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"locale": locale}, indent=2) + "\n")
+    for p in [*made, path]:
+        os.chown(p, account.uid, account.gid)
+    return path
+
+
 def make_spawner_class() -> type:
     """LocalProcessSpawner, with the student's cage and labs (jupyterhub imported lazily)."""
     from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid  # heavy optional import: the hub only
@@ -195,6 +218,7 @@ def make_spawner_class() -> type:
             if not Cage(acct.name).procs_files():
                 Cage(acct.name).create(classroom.limits)
             copy_labs(Path(classroom.repo) / "labs", acct)
+            interface_language(acct, classroom.lang)
             return await super().start()
 
     return ClassroomSpawner

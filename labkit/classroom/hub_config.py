@@ -35,8 +35,8 @@ c.Authenticator.admin_users = set(s["admins"])
 c.JupyterHub.spawner_class = hub.make_spawner_class()
 c.Spawner.cmd = [s["student_python"], "-m", "jupyterhub.singleuser"]
 c.Spawner.notebook_dir = "~/labs"
-c.Spawner.default_url = "/lab"
-c.Spawner.environment = {"PATH": s["path"], "LABKIT_CLASSROOM": "1", **hub.student_env()}
+c.Spawner.default_url = s["default_url"]
+c.Spawner.environment = {"PATH": s["path"], "LABKIT_CLASSROOM": "1", "LABKIT_LANG": s["lang"], **hub.student_env()}
 c.Spawner.args = ["--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: the class's browser test
 c.Spawner.mem_limit = f"{s['memory_mb']}M"  # shown to the server; the cage enforces it
 c.Spawner.cpu_limit = float(s["cpus"])

@@ -131,6 +131,7 @@ class Classroom:
     ip: str = "127.0.0.1"
     port: int = 8000
     repo: str = ""  # the labkit checkout whose labs/ and .venv the class uses
+    lang: str = "en"  # the class's language: "ko" opens the Korean edition, JupyterLab in Korean
 
     def by_uid(self, uid: int) -> Account | None:
         return next((a for a in self.accounts if a.uid == uid), None)
@@ -156,6 +157,7 @@ class Classroom:
             d.get("ip", "127.0.0.1"),
             int(d.get("port", 8000)),
             d.get("repo", ""),
+            d.get("lang", "en"),
         )
 
     def save(self, path: Path = STATE) -> None:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import i18n
 from ..embedded.backend import EmbeddedBackend
 from ..embedded.names import OWNER_SEP, existing_labs
 from ..errors import ExitStatus, LabError
@@ -126,9 +127,11 @@ def up(
     port: int = 8000,
     limits: Limits | None = None,
     repo: Path | None = None,
+    lang: str = "en",
 ) -> tuple[roster.Classroom, str]:
     """Bring the classroom up; return it and the hub's URL."""
     members = roster.load_class_list(class_list)  # bad input: nothing changed yet
+    lang = i18n.check_language(lang)
     limits = (limits or Limits()).check()
     if not 1 <= port <= 65000:
         raise LabError(f"port {port} is out of range")
@@ -142,7 +145,7 @@ def up(
     if hub.proxy_command(repo) is None:
         raise LabError("configurable-http-proxy is not installed; run make classroom (or make setup)", exit_code=1)
     accounts = [roster.ensure_account(m) for m in members]
-    classroom = roster.Classroom(accounts, limits, ip, port, str(repo))
+    classroom = roster.Classroom(accounts, limits, ip, port, str(repo), lang)
     CLASSROOM_ROOT.mkdir(parents=True, exist_ok=True)
     CLASSROOM_ROOT.chmod(0o755)
     classroom.save()

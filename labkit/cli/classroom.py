@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ..classroom.limits import Limits
 from ..errors import ExitStatus, LabError
@@ -18,7 +19,7 @@ def cmd_classroom(args: Args) -> int:
         if not args.class_list:
             raise LabError("give the class list: labkit classroom up --class FILE (one login name per line)")
         limits = Limits(memory_mb=args.memory, cpus=args.cpus, labs=args.labs)
-        classroom, url = session.up(args.class_list, ip=args.ip, port=args.port, limits=limits)
+        classroom, url = session.up(args.class_list, ip=args.ip, port=args.port, limits=limits, lang=args.lang)
         students = ", ".join(a.name for a in classroom.students)
         print(f"classroom up: {url}  ({len(classroom.students)} students: {students})")
         print("each student logs in with their name and chooses a password on first login")
@@ -65,6 +66,11 @@ def register(add: AddCommand, common: argparse.ArgumentParser, out: argparse.Arg
     sp.add_argument("--memory", type=int, default=Limits.memory_mb, metavar="MB", help="memory per student")
     sp.add_argument("--cpus", type=float, default=Limits.cpus, help="CPU cores per student")
     sp.add_argument("--labs", type=int, default=Limits.labs, help="labs per student at once")
+    sp.add_argument(
+        "--lang",
+        default=os.environ.get("LABKIT_LANG") or "en",
+        help="up: the class's language (ko: the Korean edition, JupyterLab in Korean; default $LABKIT_LANG or en)",
+    )
     sp.add_argument("--remove-users", action="store_true", help="down: also remove the students' accounts")
 
 
