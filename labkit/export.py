@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import secrets
 import shutil
 import sys
 from dataclasses import dataclass
@@ -121,7 +122,9 @@ def run_notebook(path: Path, *, timeout: int = 600):
     # an absolute socket path: the kernel runs in labs/, the client here
     config = Config()
     config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(runtime / f"labkit-{os.getpid()}-ipc")
+    # a fresh socket name per kernel: the previous kernel may still be shutting down, and a
+    # new one bound to its socket files breaks its last messages (a traceback on stderr)
+    config.KernelManager.ip = str(runtime / f"labkit-{os.getpid()}-{secrets.token_hex(4)}-ipc")
     client = NotebookClient(
         nb,
         config=config,
