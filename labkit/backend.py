@@ -20,12 +20,13 @@ from __future__ import annotations
 import math
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .doctor import Check
-from .errors import LabError
+from .errors import ExitStatus, LabError
 
 if TYPE_CHECKING:  # tables are DataFrames; pandas itself is not needed to state the contract
     import pandas as pd
@@ -297,3 +298,46 @@ class Backend(Protocol):
         anywhere in the lab; while ``during`` runs (at most ``duration`` seconds, default
         10) or for the next ``duration`` seconds; at most ``max_events`` events."""
         ...
+
+
+def look_back_window(
+    seconds: float | None, duration: float | None, during: Callable[[], object] | None, settle: float = 0.3
+) -> float | None:
+    """The ``seconds=`` window that covers ``during`` (run now) or ``duration`` (waited
+    now), for a backend that keeps every event and answers for the last seconds afterwards."""
+    if during is None and duration is None:
+        return seconds
+    t0 = time.time()
+    if during is not None:
+        during()
+    time.sleep(max(settle, (duration or 0) - (time.time() - t0)))
+    return time.time() - t0 + 0.05
+
+
+def run_with_popen(
+    popen: Callable[..., subprocess.Popen[Any]],
+    target: str,
+    argv: Sequence[str],
+    *,
+    timeout: float | None,
+    input: str | None,
+) -> subprocess.CompletedProcess[str]:
+    """``Backend.run`` on top of the backend's ``popen``: output captured, a time limit."""
+    proc = popen(
+        target,
+        argv,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise LabError(
+            f"{' '.join(map(str, argv))} in {target} did not finish within {timeout} s",
+            exit_code=ExitStatus.FAILURE,
+        ) from None
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)

@@ -15,14 +15,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..backend import Capabilities, CapturePoint, Settings, TargetRef
+from ..backend import Capabilities, CapturePoint, Settings, TargetRef, look_back_window, run_with_popen
 from ..doctor import Check
 from ..errors import ExitStatus, LabError
 from . import protocol
@@ -217,24 +216,7 @@ class BrokerBackend:
     def run(
         self, target: str, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = self.popen(
-            target,
-            argv,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise LabError(
-                f"{' '.join(map(str, argv))} in {target} did not finish within {timeout} s",
-                exit_code=ExitStatus.FAILURE,
-            ) from None
-        return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+        return run_with_popen(self.popen, target, argv, timeout=timeout, input=input)
 
     def popen(self, target: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
         return subprocess.Popen(self.argv(target, argv), **kw)
@@ -276,20 +258,6 @@ class BrokerBackend:
         self._call("maps", node=node, method="endpoints")  # an unknown node fails now
         return BrokerMaps(self, node)
 
-    @staticmethod
-    def _window(
-        seconds: float | None, duration: float | None, during: Callable[[], object] | None, settle: float = 0.3
-    ) -> float | None:
-        """The look-back window covering ``during`` (run here) or ``duration``: the broker
-        keeps every event, so asking afterwards for the last seconds returns the same."""
-        if during is None and duration is None:
-            return seconds
-        t0 = time.time()
-        if during is not None:
-            during()
-        time.sleep(max(settle, (duration or 0) - (time.time() - t0)))
-        return time.time() - t0 + 0.05
-
     def monitor(
         self,
         node: str | None = None,
@@ -305,7 +273,7 @@ class BrokerBackend:
             self._call(
                 "monitor", node=node, from_=from_, to=to, related_to=related_to, seconds=0.001
             )  # bad filters fail first
-        window = self._window(seconds, duration, during)
+        window = look_back_window(seconds, duration, during)
         return self._call("monitor", node=node, from_=from_, to=to, related_to=related_to, seconds=window)
 
     def monitor_lines(
@@ -338,7 +306,7 @@ class BrokerBackend:
         duration: float | None = None,
         during: Callable[[], object] | None = None,
     ) -> pd.DataFrame:
-        window = self._window(seconds, duration, during)
+        window = look_back_window(seconds, duration, during)
         return self._call("flows", node=node, seconds=window)
 
     def trace(

@@ -16,7 +16,16 @@ import pandas as pd
 from .. import netns as nets
 from .. import plan as planning
 from .. import spec, tables, targets
-from ..backend import Capabilities, CapturePoint, NodeRef, PodRef, Settings, TargetRef, check_window
+from ..backend import (
+    Capabilities,
+    CapturePoint,
+    NodeRef,
+    PodRef,
+    Settings,
+    TargetRef,
+    check_window,
+    run_with_popen,
+)
 from ..capture.sockets import open_packet_socket
 from ..doctor import Check
 from ..errors import ExitStatus, LabError, notice
@@ -310,24 +319,7 @@ class EmbeddedBackend:
     def run(
         self, target: str, argv: Sequence[str], *, timeout: float | None = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = self.popen(
-            target,
-            argv,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise LabError(
-                f"{' '.join(map(str, argv))} in {target} did not finish within {timeout} s",
-                exit_code=ExitStatus.FAILURE,
-            ) from None
-        return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+        return run_with_popen(self.popen, target, argv, timeout=timeout, input=input)
 
     def shell_env(self, target: str) -> dict[str, str]:
         """In a node shell, `cilium`, `cilium-dbg` and `hubble` answer from labkit's datapath.

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 
+from ...backend import look_back_window
 from ...cilium import agent as agent_text
 from ...cilium import hubble
 from ...cilium.monitor import go_json
@@ -194,19 +195,6 @@ class DatapathView:
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _window(
-        seconds: float | None, duration: float | None, during: Callable[[], object] | None, settle: float = 0.3
-    ) -> float | None:
-        """The look-back window that covers ``during`` / ``duration`` (or ``seconds``)."""
-        if during is None and duration is None:
-            return seconds
-        t0 = time.time()
-        if during is not None:
-            during()
-        time.sleep(max(settle, (duration or 0) - (time.time() - t0)))
-        return time.time() - t0 + 0.05
-
     def monitor(
         self,
         node: str | None = None,
@@ -219,7 +207,7 @@ class DatapathView:
         during: Callable[[], object] | None = None,
     ) -> pd.DataFrame:
         self.check_filters(node, from_, to, related_to)
-        window = self._window(seconds, duration, during)
+        window = look_back_window(seconds, duration, during)
         return ev.events_frame(self.event_rows(node, from_, to, related_to, window))
 
     def follow(
@@ -329,7 +317,7 @@ class DatapathView:
         during: Callable[[], object] | None = None,
     ) -> pd.DataFrame:
         self.nodes(node)
-        window = self._window(seconds, duration, during)
+        window = look_back_window(seconds, duration, during)
         return ev.flows_frame(self.flow_rows(node, window))
 
     def observe_lines(
