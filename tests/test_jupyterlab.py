@@ -104,9 +104,6 @@ def test_first_notebook_runs_and_shows_the_capture_panel(jupyterlab):
         assert overlapping(text_boxes(page, "#ladder")) == []  # lane names clear of the title and each other
 
 
-@pytest.mark.skipif(
-    not list((ROOT / "labs" / "ko").glob("[0-9][0-9]-*.ipynb")), reason="the Korean edition (labs/ko/) is not built yet"
-)
 @pytest.mark.parametrize("jupyterlab", ["ko"], indirect=True)
 def test_korean_jupyterlab_has_korean_menus_and_the_korean_notebooks(jupyterlab):
     url, token = jupyterlab
